@@ -1,0 +1,13 @@
+//! Compiles the Tablestore wire schema with protox (pure Rust), so no system `protoc` is needed.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "src/tablestore/proto/tablestore.proto",
+        "src/tablestore/proto/filter.proto",
+    ];
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    let fds = protox::compile(files, ["src/tablestore/proto"])?;
+    prost_build::Config::new().compile_fds(fds)?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ pub mod plainbuffer;
 pub mod read;
 pub mod row;
 pub mod schema;
+pub mod server;
 pub mod sign;
 pub mod value;
 

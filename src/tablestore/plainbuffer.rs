@@ -318,29 +318,65 @@ fn pk_len(pk: &PrimaryKey) -> usize {
         .sum::<usize>()
 }
 
-/// Cell fields of one update op: (value, op byte, timestamp).
+/// The fields of one attribute cell to encode.
+struct CellParts<'a> {
+    name: &'a str,
+    value: Option<(u8, Payload<'a>)>,
+    op: Option<u8>,
+    ts: Option<i64>,
+}
+
+impl CellParts<'_> {
+    #[inline]
+    fn write(&self, out: &mut Vec<u8>) -> u8 {
+        write_cell(out, self.name, self.value, self.op, self.ts)
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        cell_len(
+            self.name,
+            self.value.map(|v| v.1),
+            self.op.is_some(),
+            self.ts.is_some(),
+        )
+    }
+}
+
+/// Cell fields of one update op (§3.5).
 #[inline]
-fn op_parts(op: &CellOp) -> (&str, Option<(u8, Payload<'_>)>, Option<u8>, Option<i64>) {
-    match op {
-        CellOp::Put(c) => (&c.name, Some(attr_parts(&c.value)), None, c.timestamp),
+fn op_parts(op: &CellOp) -> CellParts<'_> {
+    let (name, value, op, ts) = match op {
+        CellOp::Put(c) => (
+            c.name.as_str(),
+            Some(attr_parts(&c.value)),
+            None,
+            c.timestamp,
+        ),
         CellOp::DeleteOneVersion { name, timestamp } => (
-            name,
+            name.as_str(),
             None,
             Some(CellOpType::DeleteOneVersion.as_byte()),
             Some(*timestamp),
         ),
         CellOp::DeleteAllVersions { name } => (
-            name,
+            name.as_str(),
             None,
             Some(CellOpType::DeleteAllVersions.as_byte()),
             None,
         ),
         CellOp::Increment { name, delta } => (
-            name,
+            name.as_str(),
             Some((VT_INTEGER, Payload::Fixed(delta.to_le_bytes()))),
             Some(CellOpType::Increment.as_byte()),
             None,
         ),
+    };
+    CellParts {
+        name,
+        value,
+        op,
+        ts,
     }
 }
 
@@ -390,8 +426,7 @@ pub fn encode_change(change: &RowChange, out: &mut Vec<u8>) {
             if !ops.is_empty() {
                 out.push(TAG_ROW_DATA);
                 for op in ops {
-                    let (name, value, op, ts) = op_parts(op);
-                    let crc = write_cell(out, name, value, op, ts);
+                    let crc = op_parts(op).write(out);
                     row_crc = crc8_byte(row_crc, crc);
                 }
             }
@@ -464,13 +499,7 @@ pub fn encoded_change_len(change: &RowChange) -> usize {
         RowChange::Update { primary_key, ops } => {
             let mut n = pk_len(primary_key) + 2;
             if !ops.is_empty() {
-                n += 1 + ops
-                    .iter()
-                    .map(|op| {
-                        let (name, value, op, ts) = op_parts(op);
-                        cell_len(name, value.map(|v| v.1), op.is_some(), ts.is_some())
-                    })
-                    .sum::<usize>();
+                n += 1 + ops.iter().map(|op| op_parts(op).len()).sum::<usize>();
             }
             n
         }
@@ -635,7 +664,7 @@ impl<'a> Cursor<'a> {
     }
 
     #[inline]
-    fn expect(&mut self, tag: u8, expected: &'static str) -> Result<()> {
+    fn expect_tag(&mut self, tag: u8, expected: &'static str) -> Result<()> {
         let offset = self.pos;
         let found = self.u8()?;
         if found == tag {
@@ -691,8 +720,8 @@ impl<'a> Cursor<'a> {
 
     fn cell(&mut self) -> Result<RawCell<'a>> {
         let offset = self.pos;
-        self.expect(TAG_CELL, "TAG_CELL (0x03)")?;
-        self.expect(TAG_CELL_NAME, "TAG_CELL_NAME (0x04)")?;
+        self.expect_tag(TAG_CELL, "TAG_CELL (0x03)")?;
+        self.expect_tag(TAG_CELL_NAME, "TAG_CELL_NAME (0x04)")?;
         let name_len = self.len("cell name")?;
         let name_offset = self.pos;
         let name_bytes = self.take(name_len)?;
@@ -729,7 +758,7 @@ impl<'a> Cursor<'a> {
         if let Some(op) = op {
             crc = crc8_byte(crc, op.as_byte());
         }
-        self.expect(TAG_CELL_CHECKSUM, "TAG_CELL_CHECKSUM (0x0A)")?;
+        self.expect_tag(TAG_CELL_CHECKSUM, "TAG_CELL_CHECKSUM (0x0A)")?;
         let stored = self.u8()?;
         if stored != crc {
             return Err(PlainBufferError::CellChecksum {
@@ -752,7 +781,7 @@ impl<'a> Cursor<'a> {
 
     fn row(&mut self) -> Result<WireRow> {
         let row_offset = self.pos;
-        self.expect(TAG_ROW_PK, "TAG_ROW_PK (0x01)")?;
+        self.expect_tag(TAG_ROW_PK, "TAG_ROW_PK (0x01)")?;
         let mut row_crc = 0u8;
         let mut pk = Vec::new();
         while self.peek() == Some(TAG_CELL) {
@@ -775,7 +804,7 @@ impl<'a> Cursor<'a> {
             self.take(n)?;
         }
         row_crc = crc8_byte(row_crc, delete_marker as u8);
-        self.expect(TAG_ROW_CHECKSUM, "TAG_ROW_CHECKSUM (0x09) or another cell")?;
+        self.expect_tag(TAG_ROW_CHECKSUM, "TAG_ROW_CHECKSUM (0x09)")?;
         let stored = self.u8()?;
         if stored != row_crc {
             return Err(PlainBufferError::RowChecksum {
@@ -840,12 +869,13 @@ fn parse_typed(vt: u8, payload: &[u8], offset: usize) -> Result<(Raw<'_>, usize)
                 length: l.into(),
                 what,
             })?;
-            let bytes = payload.get(4..).and_then(|rest| rest.get(..n)).ok_or(
-                PlainBufferError::Truncated {
+            let bytes = payload
+                .get(4..)
+                .and_then(|rest| rest.get(..n))
+                .ok_or_else(|| PlainBufferError::Truncated {
                     offset: offset + 1 + payload.len(),
-                    needed: n - (payload.len() - 4),
-                },
-            )?;
+                    needed: n.saturating_sub(payload.len() - 4),
+                })?;
             let raw = if vt == VT_STRING {
                 Raw::String(std::str::from_utf8(bytes).map_err(|_| {
                     PlainBufferError::InvalidUtf8 {

@@ -14,4 +14,7 @@
 //! (replays are harmless); a checkpoint is written only after every write before it was
 //! acknowledged (`tablestore::batch::BatchWriter::flush`).
 
+pub mod cli;
+pub mod config;
+pub mod mysql;
 pub mod tablestore;

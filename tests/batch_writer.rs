@@ -77,9 +77,9 @@ async fn cuts_at_4_mb() {
     }
     let r = w.close().await.unwrap();
     assert_eq!(r.rows_written, 40);
-    // 40 × 300 KB = 12 MB: at least 3 requests under 4 MB each (the server enforces it).
+    // 40 × 300 KiB: at least 3 requests under 4 MiB each (the server enforces it).
     assert!(r.requests >= 3, "{} requests", r.requests);
-    assert!(r.bytes_written > 12 * 1024 * 1024);
+    assert!(r.bytes_written > 40 * 300 * 1024);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

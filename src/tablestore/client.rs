@@ -644,6 +644,12 @@ impl Client {
         }
     }
 
+    /// One signed call with a raw body and no retries: the response body on 2xx. For tools
+    /// and tests that exercise the server with arbitrary bytes.
+    pub async fn call_raw(&self, action: &str, body: &[u8]) -> Result<bytes::Bytes, Error> {
+        self.call_once(action, body).await
+    }
+
     fn v4_key(&self, region: &str, sign_date: &str) -> String {
         let mut guard = match self.inner.v4_key.lock() {
             Ok(g) => g,

@@ -138,9 +138,28 @@ def expect_error(fn, code, http_status, what):
             % (what, code, http_status, e.get_error_message(), e.get_http_status())
         )
     raise AssertionError(
-        "%s: expected OTSServiceError(code=%r, http_status=%r), but the call succeeded and returned %r"
-        % (what, code, http_status, ret)
+        "%s: expected OTSServiceError(code=%r, http_status=%r), but the call succeeded and returned %s"
+        % (what, code, http_status, short(ret))
     )
+
+
+def short(ret, limit=400):
+    """A one-line summary of an SDK return value (batch responses: per-row is_ok/error_code)."""
+    if hasattr(ret, "table_of_put"):
+        tables = {}
+        for kind in ("put", "update", "delete"):
+            for table, rows in getattr(ret, "table_of_" + kind).items():
+                for r in rows:
+                    tables.setdefault(table, []).append(
+                        (r.index, kind, r.is_ok, r.error_code, r.error_message))
+        text = "BatchWriteRowResponse %r" % {t: sorted(v) for t, v in tables.items()}
+    elif hasattr(ret, "items") and hasattr(ret, "get_failed_rows"):
+        text = "BatchGetRowResponse %r" % {
+            t: [(r.is_ok, r.error_code) for r in rows] for t, rows in ret.items.items()}
+    else:
+        text = repr(ret)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def same_value(got, want):

@@ -280,7 +280,7 @@ async fn get_range(engine: &Engine, req: pb::GetRangeRequest) -> Result<pb::GetR
     };
     let engine = engine.clone();
     let table = req.table_name;
-    let page = blocking(move || engine.get_range(&table, &to_engine_range(range))).await?;
+    let page = blocking(move || engine.get_range(&table, &range)).await?;
     let size: usize = page.rows.iter().map(row_size).sum();
     Ok(pb::GetRangeResponse {
         consumed: consumed(size.max(1), 0),
@@ -509,9 +509,4 @@ async fn bulk_import(engine: &Engine, req: pb::BulkImportRequest) -> Result<pb::
         table_name: req.table_name,
         rows,
     })
-}
-
-/// Bridges the shared read types to the engine's (identical today; kept as one seam).
-fn to_engine_range(r: RangeRequest) -> RangeRequest {
-    r
 }

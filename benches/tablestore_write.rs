@@ -42,7 +42,10 @@ async fn run_rust(
     concurrency: usize,
 ) -> Result<f64, Box<dyn std::error::Error>> {
     client
-        .create_table(&TableDef::new(table, vec![PkSchema::new("id", PkType::Integer)]))
+        .create_table(&TableDef::new(
+            table,
+            vec![PkSchema::new("id", PkType::Integer)],
+        ))
         .await?;
     let payload = "p".repeat(1000);
     let w = BatchWriter::new(
@@ -71,7 +74,8 @@ async fn run_rust(
 
 fn run_python(endpoint: &str, rows: usize) -> Result<f64, String> {
     let root = env!("CARGO_MANIFEST_DIR");
-    let python = std::env::var("TSMIGRATE_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
+    let python =
+        std::env::var("TSMIGRATE_PYTHON").unwrap_or_else(|_| format!("{root}/.venv/bin/python"));
     let out = std::process::Command::new(&python)
         .arg(format!("{root}/benches/python_sdk_write.py"))
         .env("TS_ENDPOINT", endpoint)
@@ -86,15 +90,24 @@ fn run_python(endpoint: &str, rows: usize) -> Result<f64, String> {
         .lines()
         .rev()
         .find(|l| l.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("no result from the Python SDK: {}", String::from_utf8_lossy(&out.stderr)))?;
+        .ok_or_else(|| {
+            format!(
+                "no result from the Python SDK: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    v["rows_per_s"].as_f64().ok_or_else(|| format!("bad result line {line}"))
+    v["rows_per_s"]
+        .as_f64()
+        .ok_or_else(|| format!("bad result line {line}"))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows = env_usize("BENCH_ROWS", 200_000);
     let py_rows = env_usize("BENCH_PY_ROWS", 20_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let dir = tempfile::tempdir()?;
         let srv = server::start(ServerConfig::local(dir.path())).await?;
@@ -103,9 +116,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{:<44} {:>10} {:>12}", "writer", "rows", "rows/s");
         let mut results = Vec::new();
         for (label, api, conc) in [
-            ("tsmigrate client, BatchWriteRow, 1 request", WriteApi::BatchWriteRow, 1),
-            ("tsmigrate client, BatchWriteRow, 4 requests", WriteApi::BatchWriteRow, 4),
-            ("tsmigrate client, BulkImport, 4 requests", WriteApi::BulkImport, 4),
+            (
+                "tsmigrate client, BatchWriteRow, 1 request",
+                WriteApi::BatchWriteRow,
+                1,
+            ),
+            (
+                "tsmigrate client, BatchWriteRow, 4 requests",
+                WriteApi::BatchWriteRow,
+                4,
+            ),
+            (
+                "tsmigrate client, BulkImport, 4 requests",
+                WriteApi::BulkImport,
+                4,
+            ),
         ] {
             let r = run_rust(&client, "bench_rust", rows, api, conc).await?;
             println!("{label:<44} {rows:>10} {r:>12.0}");
@@ -115,7 +140,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let py = tokio::task::spawn_blocking(move || run_python(&endpoint, py_rows)).await?;
         match py {
             Ok(p) => {
-                println!("{:<44} {py_rows:>10} {p:>12.0}", "official Python SDK 6.x, 1 client");
+                println!(
+                    "{:<44} {py_rows:>10} {p:>12.0}",
+                    "official Python SDK 6.x, 1 client"
+                );
                 let best = results.iter().cloned().fold(0.0, f64::max);
                 println!("ratio tsmigrate best / Python SDK: {:.1}x", best / p);
             }

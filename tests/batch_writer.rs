@@ -10,7 +10,7 @@ use tsmigrate::tablestore::error::code;
 use tsmigrate::tablestore::read::ReadOptions;
 use tsmigrate::tablestore::server::Fault;
 use tsmigrate::tablestore::{
-    CellOp, Cell, Condition, PrimaryKey, Row, RowChange, RowExistence, Value,
+    Cell, CellOp, Condition, PrimaryKey, Row, RowChange, RowExistence, Value,
 };
 
 fn put(table: &str, id: i64, v: impl Into<Value>) -> BatchRow {
@@ -21,11 +21,19 @@ fn put(table: &str, id: i64, v: impl Into<Value>) -> BatchRow {
     }
 }
 
-async fn value_of(c: &tsmigrate::tablestore::client::Client, table: &str, id: i64) -> Option<Value> {
-    c.get_row(table, &PrimaryKey::new().with("id", id), &ReadOptions::default())
-        .await
-        .unwrap()
-        .and_then(|r| r.get("v").cloned())
+async fn value_of(
+    c: &tsmigrate::tablestore::client::Client,
+    table: &str,
+    id: i64,
+) -> Option<Value> {
+    c.get_row(
+        table,
+        &PrimaryKey::new().with("id", id),
+        &ReadOptions::default(),
+    )
+    .await
+    .unwrap()
+    .and_then(|r| r.get("v").cloned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +64,10 @@ async fn cuts_at_200_rows_and_writes_everything_with_both_apis() {
         for id in [0, 199, 200, 999] {
             assert_eq!(value_of(&t.client, "a", id).await, Some(Value::Integer(id)));
         }
-        assert_eq!(value_of(&t.client, "b", 9).await, Some(Value::String("x".into())));
+        assert_eq!(
+            value_of(&t.client, "b", 9).await,
+            Some(Value::String("x".into()))
+        );
     }
 }
 
@@ -124,7 +135,11 @@ async fn changes_to_one_key_apply_in_order() {
     for id in 0..10 {
         let row = t
             .client
-            .get_row("t", &PrimaryKey::new().with("id", id), &ReadOptions::default())
+            .get_row(
+                "t",
+                &PrimaryKey::new().with("id", id),
+                &ReadOptions::default(),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -150,7 +165,8 @@ async fn permanent_failures_come_back_row_by_row() {
     for id in 0..50 {
         w.write(put("t", id, id)).await.unwrap();
     }
-    // A row for a missing table fails alone (per-row error inside an HTTP 200).
+    // A row for a missing table: the service refuses the whole request; the writer splits it
+    // until that row is alone, so its neighbours still land.
     w.write(put("missing", 1, 1)).await.unwrap();
     // A conditional put that fails its condition.
     w.write(BatchRow {
@@ -162,7 +178,9 @@ async fn permanent_failures_come_back_row_by_row() {
     // A key of the wrong type: OTSInvalidPK for that row only.
     w.write(BatchRow {
         table: "t".into(),
-        change: RowChange::Put(Row::new(PrimaryKey::new().with("id", "k".repeat(2000))).with("v", 1i64)),
+        change: RowChange::Put(
+            Row::new(PrimaryKey::new().with("id", "k".repeat(2000))).with("v", 1i64),
+        ),
         condition: Condition::ignore(),
     })
     .await
@@ -189,9 +207,15 @@ async fn permanent_failures_come_back_row_by_row() {
 async fn survives_busy_server_and_dropped_connections() {
     let t = start().await;
     t.client.create_table(&int_table("t")).await.unwrap();
-    t.server.faults().fail_next_action("BatchWriteRow", 2, Fault::server_busy());
-    t.server.faults().fail_next_action("BatchWriteRow", 1, Fault::DropConnection);
-    t.server.faults().fail_next_action("BatchWriteRow", 1, Fault::DropAfterApply);
+    t.server
+        .faults()
+        .fail_next_action("BatchWriteRow", 2, Fault::server_busy());
+    t.server
+        .faults()
+        .fail_next_action("BatchWriteRow", 1, Fault::DropConnection);
+    t.server
+        .faults()
+        .fail_next_action("BatchWriteRow", 1, Fault::DropAfterApply);
     let w = BatchWriter::new(t.client.clone(), BatchOptions::default());
     for id in 0..2000 {
         w.write(put("t", id, id)).await.unwrap();
@@ -207,7 +231,9 @@ async fn survives_busy_server_and_dropped_connections() {
 async fn an_unrecoverable_request_fails_the_flush() {
     let t = start().await;
     t.client.create_table(&int_table("t")).await.unwrap();
-    t.server.faults().fail_next_action("BatchWriteRow", 100, Fault::server_busy());
+    t.server
+        .faults()
+        .fail_next_action("BatchWriteRow", 100, Fault::server_busy());
     let w = BatchWriter::new(t.client.clone(), BatchOptions::default());
     w.write(put("t", 1, 1)).await.unwrap();
     let e = w.flush().await.unwrap_err();

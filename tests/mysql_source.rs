@@ -426,6 +426,16 @@ async fn connect_errors_are_classified() {
     let err = mysql::connect(&opts).await.unwrap_err();
     assert!(err.is_connection_failure() && err.is_transient(), "{err}");
 
+    // a listener that never sends the greeting: timeout, connection failure
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut opts = ConnectOptions::new("127.0.0.1", silent.local_addr().unwrap().port(), "u", "p")
+        .with_tls(TlsMode::Disabled);
+    opts.connect_timeout = Duration::from_millis(300);
+    let err = mysql::connect(&opts).await.unwrap_err();
+    assert!(matches!(err, SourceError::ConnectTimeout { .. }), "{err}");
+    assert!(err.is_connection_failure() && err.is_transient());
+    drop(silent);
+
     // TLS required but the server has none: definite, with a fix
     let opts = db.user_options().with_tls(TlsMode::Required);
     let err = mysql::connect(&opts).await.unwrap_err();

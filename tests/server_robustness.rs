@@ -113,7 +113,10 @@ async fn oversized_body_is_413() {
     let body = vec![0u8; 5 * 1024 * 1024 + 1];
     match t.client.call_raw("PutRow", &body).await {
         Err(Error::Service(e)) => {
-            assert_eq!((e.code.as_str(), e.http_status), ("OTSRequestBodyTooLarge", 413))
+            assert_eq!(
+                (e.code.as_str(), e.http_status),
+                ("OTSRequestBodyTooLarge", 413)
+            )
         }
         other => panic!("expected 413, got {other:?}"),
     }

@@ -46,12 +46,18 @@ async fn table_lifecycle() {
 
     let e = c.create_table(&def).await.unwrap_err();
     let s = e.service().unwrap();
-    assert_eq!((s.code.as_str(), s.http_status), (code::OBJECT_ALREADY_EXIST, 409));
+    assert_eq!(
+        (s.code.as_str(), s.http_status),
+        (code::OBJECT_ALREADY_EXIST, 409)
+    );
     assert!(s.request_id.is_some());
 
     let mut opts = def.options;
     opts.max_versions = 5;
-    assert_eq!(c.update_table("orders", &opts).await.unwrap().max_versions, 5);
+    assert_eq!(
+        c.update_table("orders", &opts).await.unwrap().max_versions,
+        5
+    );
 
     c.delete_table("orders").await.unwrap();
     let e = c.describe_table("orders").await.unwrap_err();
@@ -80,7 +86,9 @@ async fn rows_of_every_type_round_trip() {
     assert!(got.cells.iter().all(|c| c.timestamp.is_some()));
     assert_eq!(strip_ts(got), row);
     assert_eq!(
-        c.get_row("t", &pk(1), &ReadOptions::default()).await.unwrap(),
+        c.get_row("t", &pk(1), &ReadOptions::default())
+            .await
+            .unwrap(),
         None
     );
 
@@ -95,7 +103,11 @@ async fn rows_of_every_type_round_trip() {
 
     // Wrong key shape is the service's OTSInvalidPK.
     let e = c
-        .get_row("t", &PrimaryKey::new().with("other", 1), &ReadOptions::default())
+        .get_row(
+            "t",
+            &PrimaryKey::new().with("other", 1),
+            &ReadOptions::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(code::INVALID_PK));
@@ -132,10 +144,17 @@ async fn update_and_delete() {
     )
     .await
     .unwrap();
-    let got = c.get_row("t", &k, &ReadOptions::default()).await.unwrap().unwrap();
+    let got = c
+        .get_row("t", &k, &ReadOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(strip_ts(got), Row::new(k.clone()).with("n", 15i64));
     c.delete_row("t", &k, &Condition::ignore()).await.unwrap();
-    assert_eq!(c.get_row("t", &k, &ReadOptions::default()).await.unwrap(), None);
+    assert_eq!(
+        c.get_row("t", &k, &ReadOptions::default()).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +171,10 @@ async fn conditions_are_enforced() {
         .await
         .unwrap_err();
     let s = e.service().unwrap();
-    assert_eq!((s.code.as_str(), s.http_status), (code::CONDITION_CHECK_FAIL, 403));
+    assert_eq!(
+        (s.code.as_str(), s.http_status),
+        (code::CONDITION_CHECK_FAIL, 403)
+    );
 
     let when = |status: &str| {
         Condition::expect(RowExistence::ExpectExist).with_column(ColumnCondition::Single {
@@ -164,9 +186,14 @@ async fn conditions_are_enforced() {
         })
     };
     let upd = [CellOp::Put(Cell::new("status", "closed"))];
-    let e = c.update_row("t", &pk(1), &upd, &when("closed")).await.unwrap_err();
+    let e = c
+        .update_row("t", &pk(1), &upd, &when("closed"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(code::CONDITION_CHECK_FAIL));
-    c.update_row("t", &pk(1), &upd, &when("open")).await.unwrap();
+    c.update_row("t", &pk(1), &upd, &when("open"))
+        .await
+        .unwrap();
     let e = c
         .delete_row("t", &pk(2), &Condition::expect(RowExistence::ExpectExist))
         .await
@@ -235,9 +262,16 @@ async fn range_pages_through_12000_rows_both_ways() {
     assert_eq!(fwd.len(), 12000);
     let keys: Vec<PrimaryKey> = fwd.iter().map(|r| r.primary_key.clone()).collect();
     let mut sorted = keys.clone();
-    sorted.sort_by(|a, b| a.0.iter().map(|c| &c.value).cmp(b.0.iter().map(|c| &c.value)));
+    sorted.sort_by(|a, b| {
+        a.0.iter()
+            .map(|c| &c.value)
+            .cmp(b.0.iter().map(|c| &c.value))
+    });
     assert_eq!(keys, sorted);
-    assert_eq!(fwd[6000].primary_key, PrimaryKey::new().with("g", "b").with("id", 0));
+    assert_eq!(
+        fwd[6000].primary_key,
+        PrimaryKey::new().with("g", "b").with("id", 0)
+    );
     assert_eq!(fwd[6000].get("v"), Some(&Value::Integer(0)));
 
     let back: Vec<Row> = c
@@ -246,7 +280,10 @@ async fn range_pages_through_12000_rows_both_ways() {
         .collect()
         .await;
     assert_eq!(back.len(), 12000);
-    assert_eq!(back[0].primary_key, PrimaryKey::new().with("g", "b").with("id", 5999));
+    assert_eq!(
+        back[0].primary_key,
+        PrimaryKey::new().with("g", "b").with("id", 5999)
+    );
 
     // A limited page: exactly `limit` rows and the key to continue from.
     let mut req = all(Direction::Forward);
@@ -278,7 +315,11 @@ async fn v4_signing_and_wrong_credentials() {
     v4.put_row("t", &Row::new(pk(1)).with("a", 1i64), &Condition::ignore())
         .await
         .unwrap();
-    assert!(v4.get_row("t", &pk(1), &ReadOptions::default()).await.unwrap().is_some());
+    assert!(v4
+        .get_row("t", &pk(1), &ReadOptions::default())
+        .await
+        .unwrap()
+        .is_some());
 
     let mut cfg = t.server.client_config();
     cfg.credentials.access_key_secret = "wrong".into();
@@ -301,12 +342,20 @@ async fn retries_follow_the_sdk_classification() {
     let row = Row::new(pk(1)).with("a", 1i64);
 
     // Always-retriable code: retried for writes too.
-    t.server.faults().fail_next_action("PutRow", 2, Fault::server_busy());
+    t.server
+        .faults()
+        .fail_next_action("PutRow", 2, Fault::server_busy());
     c.put_row("t", &row, &Condition::ignore()).await.unwrap();
 
     // A dropped connection is retried for idempotent calls (reads, keyed writes).
-    t.server.faults().fail_next_action("GetRow", 1, Fault::DropConnection);
-    assert!(c.get_row("t", &pk(1), &ReadOptions::default()).await.unwrap().is_some());
+    t.server
+        .faults()
+        .fail_next_action("GetRow", 1, Fault::DropConnection);
+    assert!(c
+        .get_row("t", &pk(1), &ReadOptions::default())
+        .await
+        .unwrap()
+        .is_some());
 
     // An increment is not idempotent: a server-side failure surfaces instead of re-applying.
     t.server.faults().fail_next_action(
@@ -321,12 +370,20 @@ async fn retries_follow_the_sdk_classification() {
         name: "a".into(),
         delta: 1,
     }];
-    let e = c.update_row("t", &pk(1), &inc, &Condition::ignore()).await.unwrap_err();
+    let e = c
+        .update_row("t", &pk(1), &inc, &Condition::ignore())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(code::INTERNAL_SERVER_ERROR));
 
     // More failures than the retry budget: the error surfaces.
-    t.server.faults().fail_next_action("PutRow", 10, Fault::server_busy());
-    let e = c.put_row("t", &row, &Condition::ignore()).await.unwrap_err();
+    t.server
+        .faults()
+        .fail_next_action("PutRow", 10, Fault::server_busy());
+    let e = c
+        .put_row("t", &row, &Condition::ignore())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(code::SERVER_BUSY));
     t.server.faults().clear();
 
@@ -334,7 +391,9 @@ async fn retries_follow_the_sdk_classification() {
     let mut cfg = t.server.client_config();
     cfg.retry = RetryPolicy::none();
     let once = Client::new(cfg).unwrap();
-    t.server.faults().fail_next_action("PutRow", 1, Fault::server_busy());
+    t.server
+        .faults()
+        .fail_next_action("PutRow", 1, Fault::server_busy());
     assert!(once.put_row("t", &row, &Condition::ignore()).await.is_err());
 }
 

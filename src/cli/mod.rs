@@ -5,7 +5,11 @@ mod tablestore_cmd;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "tsmigrate", version, about = "Migrate MySQL into Alibaba Cloud Tablestore")]
+#[command(
+    name = "tsmigrate",
+    version,
+    about = "Migrate MySQL into Alibaba Cloud Tablestore"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

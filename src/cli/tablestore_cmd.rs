@@ -33,13 +33,22 @@ pub enum TablestoreCommand {
 pub struct ServeArgs {
     #[arg(long, env = "TSMIGRATE_TS_LISTEN", default_value = "127.0.0.1:8801")]
     listen: SocketAddr,
-    #[arg(long, env = "TSMIGRATE_TS_DATA_DIR", default_value = "./tsmigrate-data")]
+    #[arg(
+        long,
+        env = "TSMIGRATE_TS_DATA_DIR",
+        default_value = "./tsmigrate-data"
+    )]
     data_dir: PathBuf,
     #[arg(long, env = "TSMIGRATE_TS_INSTANCE", default_value = "local")]
     instance: String,
     #[arg(long, env = "TSMIGRATE_TS_ACCESS_KEY_ID", default_value = "local-ak")]
     access_key_id: String,
-    #[arg(long, env = "TSMIGRATE_TS_ACCESS_KEY_SECRET", default_value = "local-secret", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TSMIGRATE_TS_ACCESS_KEY_SECRET",
+        default_value = "local-secret",
+        hide_env_values = true
+    )]
     access_key_secret: String,
     /// Tables per instance (the service's default quota is 64).
     #[arg(long, env = "TSMIGRATE_TS_MAX_TABLES", default_value_t = 64)]
@@ -48,13 +57,22 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct EndpointArgs {
-    #[arg(long, env = "TSMIGRATE_TS_ENDPOINT", default_value = "http://127.0.0.1:8801")]
+    #[arg(
+        long,
+        env = "TSMIGRATE_TS_ENDPOINT",
+        default_value = "http://127.0.0.1:8801"
+    )]
     endpoint: String,
     #[arg(long, env = "TSMIGRATE_TS_INSTANCE", default_value = "local")]
     instance: String,
     #[arg(long, env = "TSMIGRATE_TS_ACCESS_KEY_ID", default_value = "local-ak")]
     access_key_id: String,
-    #[arg(long, env = "TSMIGRATE_TS_ACCESS_KEY_SECRET", default_value = "local-secret", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TSMIGRATE_TS_ACCESS_KEY_SECRET",
+        default_value = "local-secret",
+        hide_env_values = true
+    )]
     access_key_secret: String,
     /// Sign with v4 for this region (v2 when absent).
     #[arg(long, env = "TSMIGRATE_TS_REGION")]

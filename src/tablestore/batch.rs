@@ -139,8 +139,7 @@ impl BatchWriter {
                 || row.condition.column_condition.is_some())
         {
             return Err(Error::InvalidRequest(
-                "BulkImport carries no conditions; use BatchWriteRow for conditional writes"
-                    .into(),
+                "BulkImport carries no conditions; use BatchWriteRow for conditional writes".into(),
             ));
         }
         let lane = lane_of(&row.table, row.change.primary_key(), self.lanes.len());
@@ -171,9 +170,8 @@ impl BatchWriter {
                     first_err.get_or_insert(e);
                 }
                 Err(_) => {
-                    first_err.get_or_insert(Error::InvalidRequest(
-                        "batch writer lane stopped".into(),
-                    ));
+                    first_err
+                        .get_or_insert(Error::InvalidRequest("batch writer lane stopped".into()));
                 }
             }
         }
@@ -262,8 +260,8 @@ impl Lane {
         }
         let key = (row.table.clone(), row.change.primary_key().clone());
         let new_table = !self.batch.iter().any(|r| r.table == row.table);
-        let table_change =
-            self.opts.api == WriteApi::BulkImport && self.batch.first().is_some_and(|f| f.table != row.table);
+        let table_change = self.opts.api == WriteApi::BulkImport
+            && self.batch.first().is_some_and(|f| f.table != row.table);
         let extra = len + if new_table { overhead } else { 0 };
         if self.batch.len() >= self.opts.max_rows
             || self.batch_bytes + extra > self.opts.max_bytes
@@ -272,7 +270,12 @@ impl Lane {
         {
             self.send_batch().await;
         }
-        let extra = len + if self.batch.iter().any(|r| r.table == row.table) { 0 } else { overhead };
+        let extra = len
+            + if self.batch.iter().any(|r| r.table == row.table) {
+                0
+            } else {
+                overhead
+            };
         self.batch_bytes += extra;
         self.keys.insert(key);
         self.batch.push(row);
@@ -309,8 +312,9 @@ impl Lane {
                     for (row, r) in rows.into_iter().zip(results) {
                         match r {
                             Ok(()) => self.report.rows_written += 1,
-                            Err(e) if e.is_retriable(true)
-                                && retry_round < self.opts.row_retry.max_retries =>
+                            Err(e)
+                                if e.is_retriable(true)
+                                    && retry_round < self.opts.row_retry.max_retries =>
                             {
                                 again.push(row)
                             }

@@ -209,7 +209,9 @@ impl Client {
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, Error> {
-        let r: pb::ListTableResponse = self.call("ListTable", &pb::ListTableRequest {}, true).await?;
+        let r: pb::ListTableResponse = self
+            .call("ListTable", &pb::ListTableRequest {}, true)
+            .await?;
         Ok(r.table_names)
     }
 
@@ -262,7 +264,12 @@ impl Client {
     // ---------------------------------------------------------------- single-row operations
 
     /// Replaces a row. Writes are keyed and replay-safe, so `idempotent` retries are on.
-    pub async fn put_row(&self, table: &str, row: &Row, condition: &Condition) -> Result<(), Error> {
+    pub async fn put_row(
+        &self,
+        table: &str,
+        row: &Row,
+        condition: &Condition,
+    ) -> Result<(), Error> {
         let _: pb::PutRowResponse = self
             .call(
                 "PutRow",
@@ -350,10 +357,7 @@ impl Client {
                     columns_to_get: read.columns_to_get.clone(),
                     time_range,
                     max_versions,
-                    filter: read
-                        .filter
-                        .as_ref()
-                        .map(super::filter::encode_condition),
+                    filter: read.filter.as_ref().map(super::filter::encode_condition),
                     ..Default::default()
                 },
                 true,
@@ -470,10 +474,7 @@ impl Client {
                         columns_to_get: read.columns_to_get.clone(),
                         time_range,
                         max_versions,
-                        filter: read
-                            .filter
-                            .as_ref()
-                            .map(super::filter::encode_condition),
+                        filter: read.filter.as_ref().map(super::filter::encode_condition),
                         ..Default::default()
                     }],
                 },
@@ -488,7 +489,11 @@ impl Client {
         if t.rows.len() != keys.len() {
             return Err(invalid(
                 "BatchGetRow",
-                format!("{} keys sent, {} results received", keys.len(), t.rows.len()),
+                format!(
+                    "{} keys sent, {} results received",
+                    keys.len(),
+                    t.rows.len()
+                ),
             ));
         }
         let mut out = Vec::with_capacity(keys.len());
@@ -559,7 +564,11 @@ impl Client {
                 ));
             }
             for (r, &i) in t.rows.into_iter().zip(idx) {
-                out[i] = Some(if r.is_ok { Ok(()) } else { Err(row_error(r.error)) });
+                out[i] = Some(if r.is_ok {
+                    Ok(())
+                } else {
+                    Err(row_error(r.error))
+                });
             }
         }
         out.into_iter()
@@ -602,7 +611,13 @@ impl Client {
         Ok(resp
             .rows
             .into_iter()
-            .map(|r| if r.is_ok { Ok(()) } else { Err(row_error(r.error)) })
+            .map(|r| {
+                if r.is_ok {
+                    Ok(())
+                } else {
+                    Err(row_error(r.error))
+                }
+            })
             .collect())
     }
 
@@ -623,9 +638,8 @@ impl Client {
         loop {
             match self.call_once(action, &body).await {
                 Ok(bytes) => {
-                    return Resp::decode(bytes.as_ref()).map_err(|e| {
-                        invalid(action, format!("cannot decode response body: {e}"))
-                    })
+                    return Resp::decode(bytes.as_ref())
+                        .map_err(|e| invalid(action, format!("cannot decode response body: {e}")))
                 }
                 Err(e) => {
                     let throttled = e.service().is_some_and(ServiceError::is_throttling);
@@ -688,17 +702,13 @@ impl Client {
             headers.push((sign::H_SIGN_DATE, sign_date.clone()));
             headers.push((sign::H_SIGN_REGION, region.clone()));
             let key = self.v4_key(region, &sign_date);
-            let sts = sign::request_string_to_sign(
-                action,
-                headers.iter().map(|(n, v)| (*n, v.as_str())),
-            );
+            let sts =
+                sign::request_string_to_sign(action, headers.iter().map(|(n, v)| (*n, v.as_str())));
             headers.push((sign::H_SIGNATURE_V4, sign::sign_v4(&key, &sts)));
             response_key = key;
         } else {
-            let sts = sign::request_string_to_sign(
-                action,
-                headers.iter().map(|(n, v)| (*n, v.as_str())),
-            );
+            let sts =
+                sign::request_string_to_sign(action, headers.iter().map(|(n, v)| (*n, v.as_str())));
             headers.push((
                 sign::H_SIGNATURE,
                 sign::sign_v2(&cfg.credentials.access_key_secret, &sts),
@@ -710,7 +720,10 @@ impl Client {
             .inner
             .http
             .post(format!("{}/{}", self.inner.base_url, action))
-            .header("user-agent", concat!("tsmigrate/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "user-agent",
+                concat!("tsmigrate/", env!("CARGO_PKG_VERSION")),
+            )
             .body(body.to_vec());
         for (n, v) in &headers {
             rb = rb.header(*n, v.as_str());
@@ -719,18 +732,23 @@ impl Client {
         let status = resp.status().as_u16();
         let resp_headers = resp.headers().clone();
         let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
-        let header = |name: &str| -> Option<&str> {
-            resp_headers.get(name).and_then(|v| v.to_str().ok())
-        };
+        let header =
+            |name: &str| -> Option<&str> { resp_headers.get(name).and_then(|v| v.to_str().ok()) };
         let request_id = header(sign::H_REQUEST_ID).map(str::to_owned);
 
         if cfg.verify_responses {
             if let Some(md5) = header(sign::H_CONTENT_MD5) {
                 if md5 != sign::content_md5(&bytes) {
-                    return Err(invalid(action, "response body does not match x-ots-contentmd5"));
+                    return Err(invalid(
+                        action,
+                        "response body does not match x-ots-contentmd5",
+                    ));
                 }
             } else if (200..300).contains(&status) {
-                return Err(invalid(action, "x-ots-contentmd5 is missing in the response"));
+                return Err(invalid(
+                    action,
+                    "x-ots-contentmd5 is missing in the response",
+                ));
             }
         }
 

@@ -54,7 +54,10 @@ pub fn table_meta_to_pb(def: &TableDef) -> pb::TableMeta {
     }
 }
 
-pub fn table_meta_from_pb(meta: pb::TableMeta) -> Result<(String, Vec<PkSchema>, Vec<(String, DefinedColumnType)>), ServiceError> {
+/// A table's name, key schema and defined columns, as TableMeta carries them.
+pub type MetaParts = (String, Vec<PkSchema>, Vec<(String, DefinedColumnType)>);
+
+pub fn table_meta_from_pb(meta: pb::TableMeta) -> Result<MetaParts, ServiceError> {
     let mut pks = Vec::with_capacity(meta.primary_key.len());
     for c in meta.primary_key {
         let pk_type = match pb::PrimaryKeyType::try_from(c.r#type) {
@@ -172,7 +175,9 @@ pub fn describe_from_pb(r: pb::DescribeTableResponse) -> Result<TableDescription
             defined_columns,
             options,
         },
-        creation_time: r.creation_time.unwrap_or(r.reserved_throughput_details.last_increase_time),
+        creation_time: r
+            .creation_time
+            .unwrap_or(r.reserved_throughput_details.last_increase_time),
     })
 }
 
@@ -285,14 +290,15 @@ mod tests {
                 },
             ],
         );
-        def.defined_columns.push(("x".into(), DefinedColumnType::Double));
+        def.defined_columns
+            .push(("x".into(), DefinedColumnType::Double));
         let d = TableDescription {
             def,
             creation_time: 1700000000,
         };
         let bytes = describe_response(&d).encode_to_vec();
-        let back = describe_from_pb(pb::DescribeTableResponse::decode(bytes.as_slice()).unwrap())
-            .unwrap();
+        let back =
+            describe_from_pb(pb::DescribeTableResponse::decode(bytes.as_slice()).unwrap()).unwrap();
         assert_eq!(back, d);
     }
 }

@@ -14,7 +14,11 @@ pub struct ServiceError {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (HTTP {}): {}", self.code, self.http_status, self.message)?;
+        write!(
+            f,
+            "{} (HTTP {}): {}",
+            self.code, self.http_status, self.message
+        )?;
         if let Some(id) = &self.request_id {
             write!(f, " [request id {id}]")?;
         }
@@ -66,9 +70,10 @@ pub fn http_status_for(code: &str) -> u16 {
         code::OBJECT_ALREADY_EXIST | code::ROW_OPERATION_CONFLICT => 409,
         code::REQUEST_BODY_TOO_LARGE => 413,
         code::INTERNAL_SERVER_ERROR => 500,
-        code::SERVER_BUSY | code::PARTITION_UNAVAILABLE | code::SERVER_UNAVAILABLE | code::TIMEOUT => {
-            503
-        }
+        code::SERVER_BUSY
+        | code::PARTITION_UNAVAILABLE
+        | code::SERVER_UNAVAILABLE
+        | code::TIMEOUT => 503,
         _ => 400,
     }
 }
@@ -94,7 +99,10 @@ impl ServiceError {
         Self::new(code::OBJECT_NOT_EXIST, "Requested table does not exist.")
     }
     pub fn table_already_exist() -> Self {
-        Self::new(code::OBJECT_ALREADY_EXIST, "Requested table already exists.")
+        Self::new(
+            code::OBJECT_ALREADY_EXIST,
+            "Requested table already exists.",
+        )
     }
     pub fn condition_check_fail() -> Self {
         Self::new(code::CONDITION_CHECK_FAIL, "Condition check failed.")

@@ -252,10 +252,7 @@ mod tests {
         let t = parse_ots_date("2024-01-01T00:00:00.000Z").unwrap();
         assert_eq!(format_request_date(t), "2024-01-01T00:00:00.000Z");
         assert_eq!(format_sign_date(t), "20240101");
-        assert_eq!(
-            format_response_date(t),
-            "2024-01-01T00:00:00.000000Z"
-        );
+        assert_eq!(format_response_date(t), "2024-01-01T00:00:00.000000Z");
         // The Go SDK's garbage fraction parses.
         assert!(parse_ots_date("2026-11-27T01:06:38.11271Z").is_some());
         assert!(parse_ots_date("2026-11-27 01:06:38").is_none());

@@ -41,9 +41,8 @@ pub fn verify(
     let instance = header(headers, sign::H_INSTANCE)?;
     let akid = header(headers, sign::H_ACCESS_KEY_ID)?;
 
-    let t = sign::parse_ots_date(date).ok_or_else(|| {
-        ServiceError::parameter_invalid(format!("Invalid date format: {date}."))
-    })?;
+    let t = sign::parse_ots_date(date)
+        .ok_or_else(|| ServiceError::parameter_invalid(format!("Invalid date format: {date}.")))?;
     if (OffsetDateTime::now_utc() - t).whole_seconds().abs() > MAX_SKEW_SECONDS {
         return Err(ServiceError::auth_failed(format!(
             "Mismatch between system time and x-ots-date: {date}."

@@ -139,10 +139,22 @@ mod tests {
         let r = row.as_slice();
         assert!(evaluate(&single("a", Comparator::Equal, 5i64, false), r));
         assert!(!evaluate(&single("a", Comparator::Equal, 1i64, false), r));
-        assert!(evaluate(&single("a", Comparator::GreaterThan, 4i64, false), r));
-        assert!(evaluate(&single("a", Comparator::GreaterEqual, 5i64, false), r));
-        assert!(evaluate(&single("a", Comparator::LessEqual, 5i64, false), r));
-        assert!(!evaluate(&single("a", Comparator::LessThan, 5i64, false), r));
+        assert!(evaluate(
+            &single("a", Comparator::GreaterThan, 4i64, false),
+            r
+        ));
+        assert!(evaluate(
+            &single("a", Comparator::GreaterEqual, 5i64, false),
+            r
+        ));
+        assert!(evaluate(
+            &single("a", Comparator::LessEqual, 5i64, false),
+            r
+        ));
+        assert!(!evaluate(
+            &single("a", Comparator::LessThan, 5i64, false),
+            r
+        ));
         assert!(evaluate(&single("a", Comparator::NotEqual, 4i64, false), r));
         // Different types never match, not even NOT_EQUAL.
         assert!(!evaluate(&single("a", Comparator::NotEqual, "5", false), r));
@@ -168,9 +180,18 @@ mod tests {
         let t = single("a", Comparator::Equal, 5i64, false);
         let f = single("a", Comparator::Equal, 6i64, false);
         let comp = |op, c: Vec<ColumnCondition>| ColumnCondition::Composite { op, conditions: c };
-        assert!(evaluate(&comp(LogicalOp::And, vec![t.clone(), t.clone()]), r));
-        assert!(!evaluate(&comp(LogicalOp::And, vec![t.clone(), f.clone()]), r));
-        assert!(evaluate(&comp(LogicalOp::Or, vec![f.clone(), t.clone()]), r));
+        assert!(evaluate(
+            &comp(LogicalOp::And, vec![t.clone(), t.clone()]),
+            r
+        ));
+        assert!(!evaluate(
+            &comp(LogicalOp::And, vec![t.clone(), f.clone()]),
+            r
+        ));
+        assert!(evaluate(
+            &comp(LogicalOp::Or, vec![f.clone(), t.clone()]),
+            r
+        ));
         assert!(evaluate(&comp(LogicalOp::Not, vec![f.clone()]), r));
         assert!(validate(&comp(LogicalOp::Not, vec![f.clone(), t.clone()])).is_err());
         assert!(validate(&comp(LogicalOp::Not, vec![])).is_err());

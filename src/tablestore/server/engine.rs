@@ -313,7 +313,11 @@ impl Engine {
                         "Begin key must less than end key in FORWARD",
                     ));
                 }
-                (Bound::Included(&start[..]), Bound::Excluded(&end[..]), false)
+                (
+                    Bound::Included(&start[..]),
+                    Bound::Excluded(&end[..]),
+                    false,
+                )
             }
             Direction::Backward => {
                 if start <= end {
@@ -416,7 +420,9 @@ fn validate_table_def(def: &TableDef) -> Result<(), ServiceError> {
         .filter(|(_, p)| p.auto_increment)
         .collect();
     if autos.len() > 1 {
-        return Err(bad("At most one primary key column can be auto-increment.".to_owned()));
+        return Err(bad(
+            "At most one primary key column can be auto-increment.".to_owned()
+        ));
     }
     for (i, p) in autos {
         if i == 0 {
@@ -670,7 +676,9 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
         }
         RowChange::Update { ops, .. } => {
             if ops.is_empty() {
-                return Err(ServiceError::parameter_invalid("Attribute column is missing."));
+                return Err(ServiceError::parameter_invalid(
+                    "Attribute column is missing.",
+                ));
             }
             check_column_count(ops.len())?;
             let mut incremented = HashSet::new();
@@ -1081,7 +1089,11 @@ impl Writer {
 
     /// Applies every command in one transaction and commits. On a storage error every command
     /// still gets a `Done` (answered with the error by the caller of this fn).
-    fn apply_batch(&mut self, cmds: Vec<Command>, done: &mut Vec<Done>) -> Result<bool, StoreError> {
+    fn apply_batch(
+        &mut self,
+        cmds: Vec<Command>,
+        done: &mut Vec<Done>,
+    ) -> Result<bool, StoreError> {
         let txn = match self.store.begin_write() {
             Ok(t) => t,
             Err(e) => {
@@ -1311,8 +1323,8 @@ impl Writer {
                 (pk, Vec::new())
             }
         };
-        let returned = (op.return_pk || !op.return_columns.is_empty())
-            .then_some(Row { primary_key, cells });
+        let returned =
+            (op.return_pk || !op.return_columns.is_empty()).then_some(Row { primary_key, cells });
         Ok(Ok(WriteOutcome { returned }))
     }
 }
@@ -1412,7 +1424,8 @@ mod tests {
     }
 
     fn get(e: &Engine, pk: &PrimaryKey) -> Option<Row> {
-        e.get_row("t", pk, &ReadOptions::default()).expect("get_row")
+        e.get_row("t", pk, &ReadOptions::default())
+            .expect("get_row")
     }
 
     fn get_all_versions(e: &Engine, pk: &PrimaryKey) -> Option<Row> {
@@ -1562,7 +1575,10 @@ mod tests {
             err_of(e.update_table("t", TableOptionsUpdate::default())),
             not_exist
         );
-        assert_eq!(err_of(e.get_row("t", &key("a", 1), &ReadOptions::default())), not_exist);
+        assert_eq!(
+            err_of(e.get_row("t", &key("a", 1), &ReadOptions::default())),
+            not_exist
+        );
         assert_eq!(e.list_tables().expect("list"), vec!["a_first"]);
     }
 
@@ -1628,12 +1644,17 @@ mod tests {
                 "Validate PK size fail. Input: 1, Meta: 2.".into()
             )
         );
-        let r = write1(&e, put_op(PrimaryKey::new().with("pk", "a").with("m", 1i64), c())).await;
-        assert_eq!(
-            err_of(r).2,
-            "Validate PK name fail. Input: m, Meta: n."
-        );
-        let r = write1(&e, put_op(PrimaryKey::new().with("pk", 1i64).with("n", 1i64), c())).await;
+        let r = write1(
+            &e,
+            put_op(PrimaryKey::new().with("pk", "a").with("m", 1i64), c()),
+        )
+        .await;
+        assert_eq!(err_of(r).2, "Validate PK name fail. Input: m, Meta: n.");
+        let r = write1(
+            &e,
+            put_op(PrimaryKey::new().with("pk", 1i64).with("n", 1i64), c()),
+        )
+        .await;
         assert_eq!(
             err_of(r),
             (
@@ -1644,19 +1665,32 @@ mod tests {
         );
         for inf in [PkValue::InfMin, PkValue::InfMax, PkValue::AutoIncrement] {
             let pk = pkv(&[("pk", "a".into()), ("n", inf)]);
-            assert_eq!(code_of(write1(&e, put_op(pk, c())).await), "OTSParameterInvalid");
+            assert_eq!(
+                code_of(write1(&e, put_op(pk, c())).await),
+                "OTSParameterInvalid"
+            );
         }
         let long = "x".repeat(1025);
         let r = write1(&e, put_op(key(&long, 1), c())).await;
         assert_eq!(code_of(r), "OTSParameterInvalid");
         let ok = "x".repeat(1024);
-        write1(&e, put_op(key(&ok, 1), c())).await.expect("1024-byte PK");
+        write1(&e, put_op(key(&ok, 1), c()))
+            .await
+            .expect("1024-byte PK");
         let r = write1(&e, op("nope", RowChange::Delete(key("a", 1)))).await;
         assert_eq!(code_of(r), "OTSObjectNotExist");
         // Reads check the key the same way.
-        let r = e.get_row("t", &PrimaryKey::new().with("pk", "a"), &ReadOptions::default());
+        let r = e.get_row(
+            "t",
+            &PrimaryKey::new().with("pk", "a"),
+            &ReadOptions::default(),
+        );
         assert_eq!(code_of(r), "OTSInvalidPK");
-        let r = e.get_row("t", &pkv(&[("pk", "a".into()), ("n", PkValue::InfMax)]), &ReadOptions::default());
+        let r = e.get_row(
+            "t",
+            &pkv(&[("pk", "a".into()), ("n", PkValue::InfMax)]),
+            &ReadOptions::default(),
+        );
         assert_eq!(code_of(r), "OTSParameterInvalid");
     }
 
@@ -1672,12 +1706,21 @@ mod tests {
         let big = "x".repeat(MAX_ATTR_VALUE_BYTES + 1);
         let r = write1(&e, put_op(k(), vec![Cell::new("c", big.as_str())])).await;
         assert_eq!(code_of(r), "OTSParameterInvalid");
-        let r = write1(&e, put_op(k(), vec![Cell::new("c", vec![0u8; MAX_ATTR_VALUE_BYTES + 1])])).await;
+        let r = write1(
+            &e,
+            put_op(
+                k(),
+                vec![Cell::new("c", vec![0u8; MAX_ATTR_VALUE_BYTES + 1])],
+            ),
+        )
+        .await;
         assert_eq!(code_of(r), "OTSParameterInvalid");
         write1(&e, put_op(k(), vec![Cell::new("c", &big[1..])]))
             .await
             .expect("2 MiB value");
-        let many: Vec<Cell> = (0..1025).map(|i| Cell::new(format!("c{i}"), 1i64)).collect();
+        let many: Vec<Cell> = (0..1025)
+            .map(|i| Cell::new(format!("c{i}"), 1i64))
+            .collect();
         let r = write1(&e, put_op(k(), many.clone())).await;
         assert_eq!(err_of(r).0, 400);
         let r = write1(&e, put_op(k(), many.clone())).await;
@@ -1704,7 +1747,14 @@ mod tests {
             let r = write1(&e, put_op(k(), vec![Cell::new("c", 1i64).at(ts)])).await;
             assert_eq!(r.is_ok(), ok, "ts {ts}: {r:?}");
         }
-        let r = write1(&e, update_op(k(), vec![CellOp::Put(Cell::new("c", 1i64).at(now - 2 * day))])).await;
+        let r = write1(
+            &e,
+            update_op(
+                k(),
+                vec![CellOp::Put(Cell::new("c", 1i64).at(now - 2 * day))],
+            ),
+        )
+        .await;
         assert_eq!(code_of(r), "OTSParameterInvalid");
     }
 
@@ -1714,7 +1764,11 @@ mod tests {
         let mut d = def_t();
         d.options.allow_update = false;
         e.create_table(d).expect("create");
-        let r = write1(&e, update_op(key("a", 1), vec![CellOp::Put(Cell::new("c", 1i64))])).await;
+        let r = write1(
+            &e,
+            update_op(key("a", 1), vec![CellOp::Put(Cell::new("c", 1i64))]),
+        )
+        .await;
         assert_eq!(code_of(r), "OTSParameterInvalid");
         write1(&e, put_op(key("a", 1), vec![Cell::new("c", 1i64)]))
             .await
@@ -1727,9 +1781,12 @@ mod tests {
             },
         )
         .expect("update");
-        write1(&e, update_op(key("a", 1), vec![CellOp::Put(Cell::new("c", 2i64))]))
-            .await
-            .expect("update now allowed");
+        write1(
+            &e,
+            update_op(key("a", 1), vec![CellOp::Put(Cell::new("c", 2i64))]),
+        )
+        .await
+        .expect("update now allowed");
     }
 
     // ------------------------------------------------------------------ write semantics
@@ -1741,9 +1798,12 @@ mod tests {
         d.options.max_versions = 5;
         e.create_table(d).expect("create");
         let k = key("a", 1);
-        write1(&e, put_op(k.clone(), vec![Cell::new("a", 1i64), Cell::new("b", "x")]))
-            .await
-            .expect("put");
+        write1(
+            &e,
+            put_op(k.clone(), vec![Cell::new("a", 1i64), Cell::new("b", "x")]),
+        )
+        .await
+        .expect("put");
         write1(&e, put_op(k.clone(), vec![Cell::new("c", true)]))
             .await
             .expect("put");
@@ -1771,7 +1831,11 @@ mod tests {
         .await
         .expect("put");
         let row = get_all_versions(&e, &k).expect("row");
-        let got: Vec<_> = row.cells.iter().map(|c| (c.timestamp, c.value.clone())).collect();
+        let got: Vec<_> = row
+            .cells
+            .iter()
+            .map(|c| (c.timestamp, c.value.clone()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -1844,7 +1908,10 @@ mod tests {
         assert_eq!(row.cells.iter().filter(|c| c.name == "v").count(), 2);
         write1(
             &e,
-            update_op(k.clone(), vec![CellOp::DeleteAllVersions { name: "v".into() }]),
+            update_op(
+                k.clone(),
+                vec![CellOp::DeleteAllVersions { name: "v".into() }],
+            ),
         )
         .await
         .expect("delete all versions");
@@ -1853,7 +1920,10 @@ mod tests {
         // Removing the last column removes the row.
         write1(
             &e,
-            update_op(k.clone(), vec![CellOp::DeleteAllVersions { name: "w".into() }]),
+            update_op(
+                k.clone(),
+                vec![CellOp::DeleteAllVersions { name: "w".into() }],
+            ),
         )
         .await
         .expect("delete all versions");
@@ -1861,7 +1931,10 @@ mod tests {
         // An update that only deletes on a missing row leaves it missing.
         write1(
             &e,
-            update_op(k.clone(), vec![CellOp::DeleteAllVersions { name: "w".into() }]),
+            update_op(
+                k.clone(),
+                vec![CellOp::DeleteAllVersions { name: "w".into() }],
+            ),
         )
         .await
         .expect("delete on missing row");
@@ -1885,29 +1958,57 @@ mod tests {
         assert_eq!(ret.primary_key, k);
         assert_eq!(values(&ret), vec![("c".into(), Value::Integer(5))]);
         let out = write1(&e, o).await.expect("increment");
-        assert_eq!(out.returned.and_then(|r| r.get("c").cloned()), Some(Value::Integer(10)));
-        write1(&e, update_op(k.clone(), vec![inc("c", -30)])).await.expect("negative");
-        assert_eq!(get(&e, &k).and_then(|r| r.get("c").cloned()), Some(Value::Integer(-20)));
+        assert_eq!(
+            out.returned.and_then(|r| r.get("c").cloned()),
+            Some(Value::Integer(10))
+        );
+        write1(&e, update_op(k.clone(), vec![inc("c", -30)]))
+            .await
+            .expect("negative");
+        assert_eq!(
+            get(&e, &k).and_then(|r| r.get("c").cloned()),
+            Some(Value::Integer(-20))
+        );
 
-        write1(&e, update_op(k.clone(), vec![CellOp::Put(Cell::new("s", "x"))]))
-            .await
-            .expect("put");
-        assert_eq!(code_of(write1(&e, update_op(k.clone(), vec![inc("s", 1)])).await), "OTSParameterInvalid");
-        write1(&e, update_op(k.clone(), vec![CellOp::Put(Cell::new("m", i64::MAX))]))
-            .await
-            .expect("put");
-        assert_eq!(code_of(write1(&e, update_op(k.clone(), vec![inc("m", 1)])).await), "OTSParameterInvalid");
+        write1(
+            &e,
+            update_op(k.clone(), vec![CellOp::Put(Cell::new("s", "x"))]),
+        )
+        .await
+        .expect("put");
+        assert_eq!(
+            code_of(write1(&e, update_op(k.clone(), vec![inc("s", 1)])).await),
+            "OTSParameterInvalid"
+        );
+        write1(
+            &e,
+            update_op(k.clone(), vec![CellOp::Put(Cell::new("m", i64::MAX))]),
+        )
+        .await
+        .expect("put");
+        assert_eq!(
+            code_of(write1(&e, update_op(k.clone(), vec![inc("m", 1)])).await),
+            "OTSParameterInvalid"
+        );
         for ops in [
             vec![inc("x", 1), CellOp::Put(Cell::new("x", 1i64))],
             vec![CellOp::Put(Cell::new("x", 1i64)), inc("x", 1)],
             vec![CellOp::DeleteAllVersions { name: "x".into() }, inc("x", 1)],
             vec![inc("x", 1), inc("x", 1)],
         ] {
-            assert_eq!(code_of(write1(&e, update_op(k.clone(), ops)).await), "OTSParameterInvalid");
+            assert_eq!(
+                code_of(write1(&e, update_op(k.clone(), ops)).await),
+                "OTSParameterInvalid"
+            );
         }
         // A failed op leaves the row untouched.
-        assert_eq!(get(&e, &k).and_then(|r| r.get("c").cloned()), Some(Value::Integer(-20)));
-        write1(&e, update_op(k.clone(), vec![inc("x", 1), inc("y", 2)])).await.expect("two columns");
+        assert_eq!(
+            get(&e, &k).and_then(|r| r.get("c").cloned()),
+            Some(Value::Integer(-20))
+        );
+        write1(&e, update_op(k.clone(), vec![inc("x", 1), inc("y", 2)]))
+            .await
+            .expect("two columns");
     }
 
     #[tokio::test]
@@ -1920,7 +2021,11 @@ mod tests {
             o
         };
         let put = || put_op(key("a", 1), vec![Cell::new("c", 5i64)]);
-        let r = write1(&e, with(put(), Condition::expect(RowExistence::ExpectExist))).await;
+        let r = write1(
+            &e,
+            with(put(), Condition::expect(RowExistence::ExpectExist)),
+        )
+        .await;
         assert_eq!(
             err_of(r),
             (
@@ -1929,14 +2034,24 @@ mod tests {
                 "Condition check failed.".into()
             )
         );
-        write1(&e, with(put(), Condition::expect(RowExistence::ExpectNotExist)))
-            .await
-            .expect("not exist");
-        let r = write1(&e, with(put(), Condition::expect(RowExistence::ExpectNotExist))).await;
+        write1(
+            &e,
+            with(put(), Condition::expect(RowExistence::ExpectNotExist)),
+        )
+        .await
+        .expect("not exist");
+        let r = write1(
+            &e,
+            with(put(), Condition::expect(RowExistence::ExpectNotExist)),
+        )
+        .await;
         assert_eq!(code_of(r), "OTSConditionCheckFail");
-        write1(&e, with(put(), Condition::expect(RowExistence::ExpectExist)))
-            .await
-            .expect("exist");
+        write1(
+            &e,
+            with(put(), Condition::expect(RowExistence::ExpectExist)),
+        )
+        .await
+        .expect("exist");
 
         let single = |cmp, v: i64, pass| ColumnCondition::Single {
             column: "c".into(),
@@ -1947,10 +2062,18 @@ mod tests {
         };
         let upd = || update_op(key("a", 1), vec![CellOp::Put(Cell::new("d", 1i64))]);
         let c = Condition::ignore().with_column(single(Comparator::GreaterThan, 5, false));
-        assert_eq!(code_of(write1(&e, with(upd(), c)).await), "OTSConditionCheckFail");
-        let c = Condition::expect(RowExistence::ExpectExist)
-            .with_column(single(Comparator::Equal, 5, false));
-        write1(&e, with(upd(), c)).await.expect("column condition passes");
+        assert_eq!(
+            code_of(write1(&e, with(upd(), c)).await),
+            "OTSConditionCheckFail"
+        );
+        let c = Condition::expect(RowExistence::ExpectExist).with_column(single(
+            Comparator::Equal,
+            5,
+            false,
+        ));
+        write1(&e, with(upd(), c))
+            .await
+            .expect("column condition passes");
         // Different type never matches.
         let c = Condition::ignore().with_column(ColumnCondition::Single {
             column: "c".into(),
@@ -1959,31 +2082,57 @@ mod tests {
             pass_if_missing: true,
             latest_version_only: true,
         });
-        assert_eq!(code_of(write1(&e, with(upd(), c)).await), "OTSConditionCheckFail");
+        assert_eq!(
+            code_of(write1(&e, with(upd(), c)).await),
+            "OTSConditionCheckFail"
+        );
         // Missing row: columns are missing.
         let missing = || update_op(key("b", 1), vec![CellOp::Put(Cell::new("d", 1i64))]);
         let c = Condition::ignore().with_column(single(Comparator::Equal, 5, false));
-        assert_eq!(code_of(write1(&e, with(missing(), c)).await), "OTSConditionCheckFail");
+        assert_eq!(
+            code_of(write1(&e, with(missing(), c)).await),
+            "OTSConditionCheckFail"
+        );
         let c = Condition::ignore().with_column(single(Comparator::Equal, 5, true));
-        write1(&e, with(missing(), c)).await.expect("pass if missing");
+        write1(&e, with(missing(), c))
+            .await
+            .expect("pass if missing");
         // Invalid composite fails even for a missing row.
         let c = Condition::ignore().with_column(ColumnCondition::Composite {
             op: crate::tablestore::row::LogicalOp::Not,
             conditions: vec![],
         });
-        assert_eq!(code_of(write1(&e, with(missing(), c)).await), "OTSParameterInvalid");
+        assert_eq!(
+            code_of(write1(&e, with(missing(), c)).await),
+            "OTSParameterInvalid"
+        );
         // Conditional delete.
         let del = || op("t", RowChange::Delete(key("a", 1)));
-        let c = Condition::expect(RowExistence::ExpectExist)
-            .with_column(single(Comparator::LessThan, 5, false));
-        assert_eq!(code_of(write1(&e, with(del(), c)).await), "OTSConditionCheckFail");
-        write1(&e, with(del(), Condition::expect(RowExistence::ExpectExist)))
-            .await
-            .expect("delete");
+        let c = Condition::expect(RowExistence::ExpectExist).with_column(single(
+            Comparator::LessThan,
+            5,
+            false,
+        ));
+        assert_eq!(
+            code_of(write1(&e, with(del(), c)).await),
+            "OTSConditionCheckFail"
+        );
+        write1(
+            &e,
+            with(del(), Condition::expect(RowExistence::ExpectExist)),
+        )
+        .await
+        .expect("delete");
         assert_eq!(get(&e, &k), None);
-        let r = write1(&e, with(del(), Condition::expect(RowExistence::ExpectExist))).await;
+        let r = write1(
+            &e,
+            with(del(), Condition::expect(RowExistence::ExpectExist)),
+        )
+        .await;
         assert_eq!(code_of(r), "OTSConditionCheckFail");
-        write1(&e, del()).await.expect("delete of a missing row is fine");
+        write1(&e, del())
+            .await
+            .expect("delete of a missing row is fine");
     }
 
     #[tokio::test]
@@ -2023,7 +2172,10 @@ mod tests {
                 None
             ]
         );
-        assert_eq!(get(&e, &key("a", 1)).and_then(|r| r.get("c").cloned()), Some(Value::Integer(106)));
+        assert_eq!(
+            get(&e, &key("a", 1)).and_then(|r| r.get("c").cloned()),
+            Some(Value::Integer(106))
+        );
         assert!(e.write(vec![]).await.is_empty());
     }
 
@@ -2058,17 +2210,25 @@ mod tests {
                 assert!(get(&e, &pk).is_some());
             }
             // An explicit value on PUT, or the placeholder elsewhere, is refused.
-            assert_eq!(code_of(write1(&e, put(key("a", 7))).await), "OTSParameterInvalid");
+            assert_eq!(
+                code_of(write1(&e, put(key("a", 7))).await),
+                "OTSParameterInvalid"
+            );
             let r = write1(&e, op("t", RowChange::Delete(auto_pk()))).await;
             assert_eq!(code_of(r), "OTSParameterInvalid");
             let r = e.get_row("t", &auto_pk(), &ReadOptions::default());
             assert_eq!(code_of(r), "OTSParameterInvalid");
             // Updates and deletes address generated rows by value.
             let k = key("a", seen[0]);
-            write1(&e, update_op(k.clone(), vec![CellOp::Put(Cell::new("d", 2i64))]))
+            write1(
+                &e,
+                update_op(k.clone(), vec![CellOp::Put(Cell::new("d", 2i64))]),
+            )
+            .await
+            .expect("update by value");
+            write1(&e, op("t", RowChange::Delete(k.clone())))
                 .await
-                .expect("update by value");
-            write1(&e, op("t", RowChange::Delete(k.clone()))).await.expect("delete");
+                .expect("delete");
             assert_eq!(get(&e, &k), None);
         }
         // The counter survives a restart.
@@ -2119,7 +2279,10 @@ mod tests {
         .expect("row");
         assert_eq!(
             row.cells,
-            vec![Cell::new("z", 3i64).at(now - 1), Cell::new("z", 2i64).at(now - 2)]
+            vec![
+                Cell::new("z", 3i64).at(now - 1),
+                Cell::new("z", 2i64).at(now - 2)
+            ]
         );
         // Only PK columns: the row with no cells.
         let row = read(ReadOptions {
@@ -2186,9 +2349,12 @@ mod tests {
         let (_d, e) = setup();
         e.create_table(def_t()).expect("create");
         let k = key("a", 1);
-        write1(&e, put_op(k.clone(), vec![Cell::new("c", 5i64), Cell::new("d", "x")]))
-            .await
-            .expect("put");
+        write1(
+            &e,
+            put_op(k.clone(), vec![Cell::new("c", 5i64), Cell::new("d", "x")]),
+        )
+        .await
+        .expect("put");
         let filter = |v: i64| ColumnCondition::Single {
             column: "c".into(),
             comparator: Comparator::Equal,
@@ -2227,7 +2393,10 @@ mod tests {
             &e,
             put_op(
                 k.clone(),
-                vec![Cell::new("old", 1i64).at(now - 2 * 86_400_000), Cell::new("new", 2i64)],
+                vec![
+                    Cell::new("old", 1i64).at(now - 2 * 86_400_000),
+                    Cell::new("new", 2i64),
+                ],
             ),
         )
         .await
@@ -2244,7 +2413,14 @@ mod tests {
         let row = get(&e, &k).expect("row");
         assert_eq!(values(&row), vec![("new".into(), Value::Integer(2))]);
         // Writes older than the TTL are refused now.
-        let r = write1(&e, put_op(k.clone(), vec![Cell::new("x", 1i64).at(now - 2 * 86_400_000)])).await;
+        let r = write1(
+            &e,
+            put_op(
+                k.clone(),
+                vec![Cell::new("x", 1i64).at(now - 2 * 86_400_000)],
+            ),
+        )
+        .await;
         assert_eq!(code_of(r), "OTSParameterInvalid");
         // A row whose cells all expired does not exist.
         let k2 = key("b", 1);
@@ -2256,9 +2432,15 @@ mod tests {
             },
         )
         .expect("ttl off");
-        write1(&e, put_op(k2.clone(), vec![Cell::new("old", 1i64).at(now - 2 * 86_400_000)]))
-            .await
-            .expect("put");
+        write1(
+            &e,
+            put_op(
+                k2.clone(),
+                vec![Cell::new("old", 1i64).at(now - 2 * 86_400_000)],
+            ),
+        )
+        .await
+        .expect("put");
         e.update_table(
             "t",
             TableOptionsUpdate {
@@ -2293,7 +2475,12 @@ mod tests {
         }
     }
 
-    fn range(dir: Direction, start: PrimaryKey, end: PrimaryKey, limit: Option<i32>) -> RangeRequest {
+    fn range(
+        dir: Direction,
+        start: PrimaryKey,
+        end: PrimaryKey,
+        limit: Option<i32>,
+    ) -> RangeRequest {
         RangeRequest {
             direction: dir,
             start,
@@ -2304,7 +2491,11 @@ mod tests {
     }
 
     fn min_max(min: bool) -> PrimaryKey {
-        let v = if min { PkValue::InfMin } else { PkValue::InfMax };
+        let v = if min {
+            PkValue::InfMin
+        } else {
+            PkValue::InfMax
+        };
         pkv(&[("pk", v.clone()), ("n", v)])
     }
 
@@ -2335,45 +2526,72 @@ mod tests {
             }
         }
         // Forward, INF bounds, pages of 7.
-        let (keys, pages) = read_all(&e, range(Direction::Forward, min_max(true), min_max(false), Some(7)));
+        let (keys, pages) = read_all(
+            &e,
+            range(Direction::Forward, min_max(true), min_max(false), Some(7)),
+        );
         assert_eq!(keys, all);
         assert_eq!(pages, 5); // 30 rows / 7 = 4 full pages + 1
-        // Exactly filling the last page: no next_start.
+                              // Exactly filling the last page: no next_start.
         let page = e
-            .get_range("t", &range(Direction::Forward, min_max(true), min_max(false), Some(30)))
+            .get_range(
+                "t",
+                &range(Direction::Forward, min_max(true), min_max(false), Some(30)),
+            )
             .expect("range");
         assert_eq!(page.rows.len(), 30);
         assert_eq!(page.next_start, None);
         let page = e
-            .get_range("t", &range(Direction::Forward, min_max(true), min_max(false), Some(29)))
+            .get_range(
+                "t",
+                &range(Direction::Forward, min_max(true), min_max(false), Some(29)),
+            )
             .expect("range");
         assert_eq!(page.next_start, Some(key("k4", 2)));
         // Backward.
-        let (keys, _) = read_all(&e, range(Direction::Backward, min_max(false), min_max(true), Some(4)));
+        let (keys, _) = read_all(
+            &e,
+            range(Direction::Backward, min_max(false), min_max(true), Some(4)),
+        );
         let mut rev = all.clone();
         rev.reverse();
         assert_eq!(keys, rev);
         // INF in the second column: all of k1 and k2.
         let start = pkv(&[("pk", "k1".into()), ("n", PkValue::InfMin)]);
         let end = pkv(&[("pk", "k2".into()), ("n", PkValue::InfMax)]);
-        let (keys, _) = read_all(&e, range(Direction::Forward, start.clone(), end.clone(), Some(5)));
+        let (keys, _) = read_all(
+            &e,
+            range(Direction::Forward, start.clone(), end.clone(), Some(5)),
+        );
         assert_eq!(keys, all[6..18].to_vec());
         let (keys, _) = read_all(&e, range(Direction::Backward, end, start, Some(5)));
         assert_eq!(keys, all[6..18].iter().rev().cloned().collect::<Vec<_>>());
         // Real-key bounds: start inclusive, end exclusive (both directions).
-        let (keys, _) = read_all(&e, range(Direction::Forward, key("k1", 0), key("k2", -2), None));
+        let (keys, _) = read_all(
+            &e,
+            range(Direction::Forward, key("k1", 0), key("k2", -2), None),
+        );
         assert_eq!(keys, all[9..13].to_vec());
-        let (keys, _) = read_all(&e, range(Direction::Backward, key("k2", -2), key("k1", 0), None));
+        let (keys, _) = read_all(
+            &e,
+            range(Direction::Backward, key("k2", -2), key("k1", 0), None),
+        );
         assert_eq!(keys, all[10..14].iter().rev().cloned().collect::<Vec<_>>());
         // Rows carry their cells.
         let page = e
-            .get_range("t", &range(Direction::Forward, key("k3", 1), key("k3", 2), None))
+            .get_range(
+                "t",
+                &range(Direction::Forward, key("k3", 1), key("k3", 2), None),
+            )
             .expect("range");
         assert_eq!(page.rows.len(), 1);
         assert_eq!(page.rows[0].get("v"), Some(&Value::Integer(3004)));
         // An empty table range.
         let page = e
-            .get_range("t", &range(Direction::Forward, key("x", 0), min_max(false), None))
+            .get_range(
+                "t",
+                &range(Direction::Forward, key("x", 0), min_max(false), None),
+            )
             .expect("range");
         assert_eq!(page, RangePage::default());
     }
@@ -2382,7 +2600,10 @@ mod tests {
     async fn range_validation() {
         let (_d, e) = setup();
         e.create_table(def_t()).expect("create");
-        let r = e.get_range("t", &range(Direction::Forward, key("b", 1), key("a", 1), None));
+        let r = e.get_range(
+            "t",
+            &range(Direction::Forward, key("b", 1), key("a", 1), None),
+        );
         assert_eq!(
             err_of(r),
             (
@@ -2391,11 +2612,20 @@ mod tests {
                 "Begin key must less than end key in FORWARD".into()
             )
         );
-        let r = e.get_range("t", &range(Direction::Forward, key("a", 1), key("a", 1), None));
+        let r = e.get_range(
+            "t",
+            &range(Direction::Forward, key("a", 1), key("a", 1), None),
+        );
         assert_eq!(code_of(r), "OTSParameterInvalid");
-        let r = e.get_range("t", &range(Direction::Backward, key("a", 1), key("b", 1), None));
+        let r = e.get_range(
+            "t",
+            &range(Direction::Backward, key("a", 1), key("b", 1), None),
+        );
         assert_eq!(err_of(r).2, "Begin key must more than end key in BACKWARD");
-        let r = e.get_range("t", &range(Direction::Forward, key("a", 1), key("b", 1), Some(0)));
+        let r = e.get_range(
+            "t",
+            &range(Direction::Forward, key("a", 1), key("b", 1), Some(0)),
+        );
         assert_eq!(code_of(r), "OTSParameterInvalid");
         let short = PrimaryKey(vec![PkColumn {
             name: "pk".into(),
@@ -2406,7 +2636,10 @@ mod tests {
         let wrong = pkv(&[("pk", PkValue::InfMin), ("x", PkValue::InfMin)]);
         let r = e.get_range("t", &range(Direction::Forward, wrong, min_max(false), None));
         assert_eq!(code_of(r), "OTSInvalidPK");
-        let r = e.get_range("nope", &range(Direction::Forward, min_max(true), min_max(false), None));
+        let r = e.get_range(
+            "nope",
+            &range(Direction::Forward, min_max(true), min_max(false), None),
+        );
         assert_eq!(code_of(r), "OTSObjectNotExist");
     }
 
@@ -2417,11 +2650,17 @@ mod tests {
         // 5200 rows: one page stops at 5000.
         fill(&e, 2, 2600).await;
         let page = e
-            .get_range("t", &range(Direction::Forward, min_max(true), min_max(false), None))
+            .get_range(
+                "t",
+                &range(Direction::Forward, min_max(true), min_max(false), None),
+            )
             .expect("range");
         assert_eq!(page.rows.len(), RANGE_MAX_ROWS);
         assert_eq!(page.next_start, Some(key("k1", 2400 - 1300)));
-        let (keys, pages) = read_all(&e, range(Direction::Forward, min_max(true), min_max(false), None));
+        let (keys, pages) = read_all(
+            &e,
+            range(Direction::Forward, min_max(true), min_max(false), None),
+        );
         assert_eq!((keys.len(), pages), (5200, 2));
         // A filter that matches little: scanning still stops at 5000 rows, possibly empty pages.
         let mut req = range(Direction::Forward, min_max(true), min_max(false), None);
@@ -2451,12 +2690,18 @@ mod tests {
             r.expect("put");
         }
         let page = e
-            .get_range("t", &range(Direction::Forward, min_max(true), min_max(false), None))
+            .get_range(
+                "t",
+                &range(Direction::Forward, min_max(true), min_max(false), None),
+            )
             .expect("range");
         // ~4 MB: the page stops after the row that crosses 4 MiB.
         assert_eq!(page.rows.len(), 21);
         assert_eq!(page.next_start, Some(key("a", 21)));
-        let (keys, _) = read_all(&e, range(Direction::Forward, min_max(true), min_max(false), None));
+        let (keys, _) = read_all(
+            &e,
+            range(Direction::Forward, min_max(true), min_max(false), None),
+        );
         assert_eq!(keys.len(), 30);
     }
 
@@ -2471,18 +2716,31 @@ mod tests {
         {
             let e = open(&dir);
             e.create_table(d.clone()).expect("create");
-            write1(&e, put_op(key("a", 1), vec![Cell::new("c", "v1").at(now_ms() - 5), Cell::new("c", "v2")]))
+            write1(
+                &e,
+                put_op(
+                    key("a", 1),
+                    vec![Cell::new("c", "v1").at(now_ms() - 5), Cell::new("c", "v2")],
+                ),
+            )
+            .await
+            .expect("put");
+            write1(&e, put_op(key("b", 2), vec![Cell::new("x", 2i64)]))
                 .await
                 .expect("put");
-            write1(&e, put_op(key("b", 2), vec![Cell::new("x", 2i64)])).await.expect("put");
-            write1(&e, op("t", RowChange::Delete(key("b", 2)))).await.expect("delete");
+            write1(&e, op("t", RowChange::Delete(key("b", 2))))
+                .await
+                .expect("delete");
         }
         let e = open(&dir);
         assert_eq!(e.describe_table("t").expect("describe").def, d);
         let row = get_all_versions(&e, &key("a", 1)).expect("row");
         assert_eq!(
             values(&row),
-            vec![("c".into(), Value::String("v2".into())), ("c".into(), Value::String("v1".into()))]
+            vec![
+                ("c".into(), Value::String("v2".into())),
+                ("c".into(), Value::String("v1".into()))
+            ]
         );
         assert_eq!(get(&e, &key("b", 2)), None);
     }
@@ -2492,7 +2750,9 @@ mod tests {
         let dir = TempDir::new().expect("tempdir");
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").expect("write");
-        let err = Engine::open(&file.join("sub"), EngineOptions::default()).err().expect("error");
+        let err = Engine::open(&file.join("sub"), EngineOptions::default())
+            .err()
+            .expect("error");
         assert_eq!(err.code, "OTSInternalServerError");
         assert!(err.message.contains("sub"), "{}", err.message);
     }
@@ -2507,7 +2767,12 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 for call in 0..10 {
                     let ops = (0..200)
-                        .map(|i| put_op(key(&format!("w{w}"), call * 200 + i), vec![Cell::new("v", i)]))
+                        .map(|i| {
+                            put_op(
+                                key(&format!("w{w}"), call * 200 + i),
+                                vec![Cell::new("v", i)],
+                            )
+                        })
                         .collect();
                     for r in e.write(ops).await {
                         r.expect("put");
@@ -2518,7 +2783,10 @@ mod tests {
         for t in tasks {
             t.await.expect("task");
         }
-        let (keys, _) = read_all(&e, range(Direction::Forward, min_max(true), min_max(false), None));
+        let (keys, _) = read_all(
+            &e,
+            range(Direction::Forward, min_max(true), min_max(false), None),
+        );
         assert_eq!(keys.len(), 8 * 10 * 200);
     }
 
@@ -2541,7 +2809,8 @@ mod tests {
                     for call in 0..calls {
                         let ops = (0..200)
                             .map(|i| {
-                                let n = ((call * 200 + i) as i64).wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64);
+                                let n = ((call * 200 + i) as i64)
+                                    .wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64);
                                 put_op(
                                     key(&format!("c{callers}w{w}"), n),
                                     vec![

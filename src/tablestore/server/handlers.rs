@@ -58,7 +58,13 @@ fn bad(msg: impl Into<String>) -> ServiceError {
 
 /// Capacity consumed: the service charges ceil(bytes / 4 KB), at least 1.
 fn consumed(read_bytes: usize, write_bytes: usize) -> pb::ConsumedCapacity {
-    let cu = |b: usize| if b == 0 { 0 } else { b.div_ceil(4096).max(1) as i32 };
+    let cu = |b: usize| {
+        if b == 0 {
+            0
+        } else {
+            b.div_ceil(4096).max(1) as i32
+        }
+    };
     pb::ConsumedCapacity {
         capacity_unit: pb::CapacityUnit {
             read: Some(cu(read_bytes)),
@@ -84,7 +90,9 @@ fn change_size(c: &RowChange) -> usize {
                 + ops
                     .iter()
                     .map(|o| match o {
-                        crate::tablestore::row::CellOp::Put(c) => c.name.len() + c.value.data_size(),
+                        crate::tablestore::row::CellOp::Put(c) => {
+                            c.name.len() + c.value.data_size()
+                        }
                         other => other.column().len(),
                     })
                     .sum::<usize>()
@@ -95,7 +103,10 @@ fn change_size(c: &RowChange) -> usize {
 
 // ------------------------------------------------------------------ tables
 
-fn create_table(engine: &Engine, req: pb::CreateTableRequest) -> Result<pb::CreateTableResponse, ServiceError> {
+fn create_table(
+    engine: &Engine,
+    req: pb::CreateTableRequest,
+) -> Result<pb::CreateTableResponse, ServiceError> {
     if !req.index_metas.is_empty() {
         return Err(bad("Secondary indexes are not supported by this server."));
     }
@@ -116,11 +127,19 @@ fn list_table(engine: &Engine) -> Result<pb::ListTableResponse, ServiceError> {
     })
 }
 
-fn describe_table(engine: &Engine, req: pb::DescribeTableRequest) -> Result<pb::DescribeTableResponse, ServiceError> {
-    Ok(convert::describe_response(&engine.describe_table(&req.table_name)?))
+fn describe_table(
+    engine: &Engine,
+    req: pb::DescribeTableRequest,
+) -> Result<pb::DescribeTableResponse, ServiceError> {
+    Ok(convert::describe_response(
+        &engine.describe_table(&req.table_name)?,
+    ))
 }
 
-fn update_table(engine: &Engine, req: pb::UpdateTableRequest) -> Result<pb::UpdateTableResponse, ServiceError> {
+fn update_table(
+    engine: &Engine,
+    req: pb::UpdateTableRequest,
+) -> Result<pb::UpdateTableResponse, ServiceError> {
     let o = req.table_options.unwrap_or_default();
     let options = engine.update_table(
         &req.table_name,
@@ -143,7 +162,10 @@ fn update_table(engine: &Engine, req: pb::UpdateTableRequest) -> Result<pb::Upda
     })
 }
 
-fn delete_table(engine: &Engine, req: pb::DeleteTableRequest) -> Result<pb::DeleteTableResponse, ServiceError> {
+fn delete_table(
+    engine: &Engine,
+    req: pb::DeleteTableRequest,
+) -> Result<pb::DeleteTableResponse, ServiceError> {
     engine.delete_table(&req.table_name)?;
     Ok(pb::DeleteTableResponse {})
 }
@@ -154,7 +176,10 @@ fn delete_table(engine: &Engine, req: pb::DeleteTableRequest) -> Result<pb::Dele
 fn return_spec(rc: Option<&pb::ReturnContent>) -> (bool, Vec<String>) {
     match rc {
         None => (false, Vec::new()),
-        Some(rc) => match rc.return_type.and_then(|t| pb::ReturnType::try_from(t).ok()) {
+        Some(rc) => match rc
+            .return_type
+            .and_then(|t| pb::ReturnType::try_from(t).ok())
+        {
             Some(pb::ReturnType::RtPk) => (true, Vec::new()),
             Some(pb::ReturnType::RtAfterModify) => (true, rc.return_column_names.clone()),
             _ => (false, Vec::new()),
@@ -162,7 +187,11 @@ fn return_spec(rc: Option<&pb::ReturnContent>) -> (bool, Vec<String>) {
     }
 }
 
-fn decode_change(table: &str, bytes: &[u8], kind: OperationKind) -> Result<RowChange, ServiceError> {
+fn decode_change(
+    table: &str,
+    bytes: &[u8],
+    kind: OperationKind,
+) -> Result<RowChange, ServiceError> {
     let _ = table;
     plainbuffer::decode_single_row(bytes)
         .and_then(|w| w.into_change(kind))
@@ -197,27 +226,54 @@ async fn write_one(
     Ok((row, consumed(0, size)))
 }
 
-async fn put_row(engine: &Engine, req: pb::PutRowRequest) -> Result<pb::PutRowResponse, ServiceError> {
+async fn put_row(
+    engine: &Engine,
+    req: pb::PutRowRequest,
+) -> Result<pb::PutRowResponse, ServiceError> {
     let change = decode_change(&req.table_name, &req.row, OperationKind::Put)?;
     let condition = convert::condition_from_pb(&req.condition)?;
-    let (row, consumed) =
-        write_one(engine, req.table_name, change, condition, req.return_content.as_ref()).await?;
+    let (row, consumed) = write_one(
+        engine,
+        req.table_name,
+        change,
+        condition,
+        req.return_content.as_ref(),
+    )
+    .await?;
     Ok(pb::PutRowResponse { consumed, row })
 }
 
-async fn update_row(engine: &Engine, req: pb::UpdateRowRequest) -> Result<pb::UpdateRowResponse, ServiceError> {
+async fn update_row(
+    engine: &Engine,
+    req: pb::UpdateRowRequest,
+) -> Result<pb::UpdateRowResponse, ServiceError> {
     let change = decode_change(&req.table_name, &req.row_change, OperationKind::Update)?;
     let condition = convert::condition_from_pb(&req.condition)?;
-    let (row, consumed) =
-        write_one(engine, req.table_name, change, condition, req.return_content.as_ref()).await?;
+    let (row, consumed) = write_one(
+        engine,
+        req.table_name,
+        change,
+        condition,
+        req.return_content.as_ref(),
+    )
+    .await?;
     Ok(pb::UpdateRowResponse { consumed, row })
 }
 
-async fn delete_row(engine: &Engine, req: pb::DeleteRowRequest) -> Result<pb::DeleteRowResponse, ServiceError> {
+async fn delete_row(
+    engine: &Engine,
+    req: pb::DeleteRowRequest,
+) -> Result<pb::DeleteRowResponse, ServiceError> {
     let change = decode_change(&req.table_name, &req.primary_key, OperationKind::Delete)?;
     let condition = convert::condition_from_pb(&req.condition)?;
-    let (row, consumed) =
-        write_one(engine, req.table_name, change, condition, req.return_content.as_ref()).await?;
+    let (row, consumed) = write_one(
+        engine,
+        req.table_name,
+        change,
+        condition,
+        req.return_content.as_ref(),
+    )
+    .await?;
     Ok(pb::DeleteRowResponse { consumed, row })
 }
 
@@ -236,7 +292,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServiceError::internal(format!("read task failed: {e}")))?
 }
 
-async fn get_row(engine: &Engine, req: pb::GetRowRequest) -> Result<pb::GetRowResponse, ServiceError> {
+async fn get_row(
+    engine: &Engine,
+    req: pb::GetRowRequest,
+) -> Result<pb::GetRowResponse, ServiceError> {
     let pk = decode_pk(&req.primary_key)?;
     let read = convert::read_options_from_pb(
         req.columns_to_get,
@@ -250,12 +309,17 @@ async fn get_row(engine: &Engine, req: pb::GetRowRequest) -> Result<pb::GetRowRe
     let size = row.as_ref().map(row_size).unwrap_or(0);
     Ok(pb::GetRowResponse {
         consumed: consumed(size.max(1), 0),
-        row: row.map(|r| plainbuffer::rows_buffer(&[r])).unwrap_or_default(),
+        row: row
+            .map(|r| plainbuffer::rows_buffer(&[r]))
+            .unwrap_or_default(),
         next_token: None,
     })
 }
 
-async fn get_range(engine: &Engine, req: pb::GetRangeRequest) -> Result<pb::GetRangeResponse, ServiceError> {
+async fn get_range(
+    engine: &Engine,
+    req: pb::GetRangeRequest,
+) -> Result<pb::GetRangeResponse, ServiceError> {
     let direction = match pb::Direction::try_from(req.direction) {
         Ok(pb::Direction::Forward) => Direction::Forward,
         Ok(pb::Direction::Backward) => Direction::Backward,
@@ -294,7 +358,10 @@ async fn get_range(engine: &Engine, req: pb::GetRangeRequest) -> Result<pb::GetR
     })
 }
 
-async fn batch_get_row(engine: &Engine, req: pb::BatchGetRowRequest) -> Result<pb::BatchGetRowResponse, ServiceError> {
+async fn batch_get_row(
+    engine: &Engine,
+    req: pb::BatchGetRowRequest,
+) -> Result<pb::BatchGetRowResponse, ServiceError> {
     let total: usize = req.tables.iter().map(|t| t.primary_key.len()).sum();
     if total == 0 {
         return Err(bad("No row specified in the request of BatchGetRow."));
@@ -339,7 +406,10 @@ async fn batch_get_row(engine: &Engine, req: pb::BatchGetRowRequest) -> Result<p
                         is_ok: true,
                         error: None,
                         consumed: Some(consumed(row.as_ref().map(row_size).unwrap_or(1), 0)),
-                        row: Some(row.map(|r| plainbuffer::rows_buffer(&[r])).unwrap_or_default()),
+                        row: Some(
+                            row.map(|r| plainbuffer::rows_buffer(&[r]))
+                                .unwrap_or_default(),
+                        ),
                         next_token: None,
                     },
                     Err(e) => row_failure_get(e),
@@ -403,7 +473,10 @@ fn op_kind(t: i32) -> Result<OperationKind, ServiceError> {
     }
 }
 
-async fn batch_write_row(engine: &Engine, req: pb::BatchWriteRowRequest) -> Result<pb::BatchWriteRowResponse, ServiceError> {
+async fn batch_write_row(
+    engine: &Engine,
+    req: pb::BatchWriteRowRequest,
+) -> Result<pb::BatchWriteRowResponse, ServiceError> {
     if req.tables.iter().all(|t| t.rows.is_empty()) {
         return Err(bad("No row is specified in BatchWriteRow."));
     }
@@ -421,6 +494,8 @@ async fn batch_write_row(engine: &Engine, req: pb::BatchWriteRowRequest) -> Resu
         if !seen.insert(t.table_name.as_str()) {
             return Err(bad(format!("Duplicated table name: '{}'.", t.table_name)));
         }
+        // The service fails the whole request when any named table is missing.
+        engine.table_def(&t.table_name)?;
         shape.push((t.table_name.clone(), t.rows.len()));
         for r in &t.rows {
             let change = decode_change(&t.table_name, &r.row_change, op_kind(r.r#type)?)?;
@@ -466,10 +541,14 @@ async fn batch_write_row(engine: &Engine, req: pb::BatchWriteRowRequest) -> Resu
     Ok(pb::BatchWriteRowResponse { tables })
 }
 
-async fn bulk_import(engine: &Engine, req: pb::BulkImportRequest) -> Result<pb::BulkImportResponse, ServiceError> {
+async fn bulk_import(
+    engine: &Engine,
+    req: pb::BulkImportRequest,
+) -> Result<pb::BulkImportResponse, ServiceError> {
     if req.rows.is_empty() {
         return Err(bad("No row is specified in BulkImport."));
     }
+    engine.table_def(&req.table_name)?;
     let mut keyed = Vec::with_capacity(req.rows.len());
     for r in &req.rows {
         let change = decode_change(&req.table_name, &r.row_change, op_kind(r.r#type)?)?;

@@ -56,7 +56,9 @@ impl ServerConfig {
 pub enum ServerError {
     #[error("cannot open the data directory {dir}: {detail}")]
     Storage { dir: PathBuf, detail: String },
-    #[error("cannot listen on {addr}: {source}. Pick another --listen address or stop what uses it")]
+    #[error(
+        "cannot listen on {addr}: {source}. Pick another --listen address or stop what uses it"
+    )]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,

@@ -139,7 +139,9 @@ async fn handle_request(
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             let err = if too_large {
                 ServiceError::new(
                     code::REQUEST_BODY_TOO_LARGE,
@@ -159,7 +161,10 @@ async fn handle_request(
             return Ok(error_response(&action, &request_id, e, None));
         }
     };
-    let key = Some((shared.identity.access_key_id.as_str(), verified.response_key.as_str()));
+    let key = Some((
+        shared.identity.access_key_id.as_str(),
+        verified.response_key.as_str(),
+    ));
 
     let mut drop_after = false;
     match shared.faults.take(&action) {
@@ -200,8 +205,7 @@ fn error_response(
     e: ServiceError,
     key: Option<(&str, &str)>,
 ) -> Response<Full<Bytes>> {
-    let status =
-        StatusCode::from_u16(e.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(e.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = pb::Error {
         code: e.code,
         message: Some(e.message),

@@ -388,7 +388,9 @@ pub fn encode_record(rec: &TableRecord) -> Vec<u8> {
 pub fn decode_record(b: &[u8]) -> Result<TableRecord, StoreError> {
     let mut r = Reader::new(b);
     if r.u8()? != META_FORMAT {
-        return Err(StoreError("unknown table metadata format in storage".to_owned()));
+        return Err(StoreError(
+            "unknown table metadata format in storage".to_owned(),
+        ));
     }
     let name = r.string()?;
     let npk = r.len()?;

@@ -16,5 +16,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod mapping;
 pub mod mysql;
+pub mod state;
+pub mod steps;
 pub mod tablestore;

@@ -70,7 +70,7 @@ mod tests {
         let bad = write(
             dir.path(),
             "bad.json",
-            &GOOD.replace("\"migration_id\": \"m\",", "\"migration_id\": \"m\", \"writer\": {\"bucket_count\": 99}, \"retry\": {\"other_minutes\": 9999},"),
+            &GOOD.replace("\"migration_id\": \"m\",", "\"migration_id\": \"m\", \"writer\": {\"bucket_count\": 99}, \"retry\": {\"other_minutes\": 720},"),
         );
         let (code, text) = check_report(&bad);
         assert_eq!(code, 1);

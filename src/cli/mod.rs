@@ -1,15 +1,15 @@
 //! The `tsmigrate` command line. Each subcommand is a thin shell over library functions.
 
+mod config_cmd;
+mod steps_cmd;
 mod tablestore_cmd;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "tsmigrate",
-    version,
-    about = "Migrate MySQL into Alibaba Cloud Tablestore"
-)]
+#[command(name = "tsmigrate", version, about = "Migrate MySQL into Alibaba Cloud Tablestore")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -17,6 +17,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check every precondition of a migration (exit 0 passed, 1 a check failed, 2 could not run).
+    Precheck {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Print the items as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the destination tables (and the state table) from the source tables.
+    CreateSchema {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print the JSON Schema of the migration config.
+    Schema,
+    /// Migration config files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// The local Tablestore server and tools that talk to a Tablestore endpoint.
     Tablestore {
         #[command(subcommand)]
@@ -24,9 +44,24 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a migration config: parse it and list every problem at once.
+    Check {
+        /// The migration config file (JSON).
+        file: PathBuf,
+    },
+}
+
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::Precheck { config, json } => steps_cmd::precheck(&config, json).await,
+        Command::CreateSchema { config } => steps_cmd::create_schema(&config).await,
+        Command::Schema => config_cmd::schema_cmd(),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => config_cmd::check_cmd(&file),
         Command::Tablestore { command } => tablestore_cmd::run(command).await,
     }
 }
@@ -34,7 +69,7 @@ pub async fn run(cli: Cli) -> i32 {
 /// Logs go to stderr so stdout stays machine-readable. `RUST_LOG` overrides the level.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

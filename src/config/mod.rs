@@ -1489,6 +1489,14 @@ mod tests {
         assert_eq!(hint.as_deref(), Some("bucket_count"));
         assert!(e.to_string().contains("did you mean `bucket_count`"), "{e}");
 
+        let text = MINIMAL.replace(r#"{"env": "SRC_PASSWORD"}"#, r#"{"envv": "SRC_PASSWORD"}"#);
+        let e = from_json_str(&text).unwrap_err();
+        let ConfigError::Parse { path, hint, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(path, "source.password.envv");
+        assert_eq!(hint.as_deref(), Some("env"));
+
         let text = MINIMAL.replace(
             "\"database\": \"shop\"",
             "\"database\": \"shop\", \"tls\": \"requird\"",
@@ -1680,6 +1688,8 @@ mod tests {
     #[test]
     fn detached_literals_survive_a_payload_round_trip() {
         let mut c = minimal();
+        c.source.password = SecretRef::env("TSMIGRATE_TEST_CFG_PW_DETACH_3B7E");
+        std::env::set_var("TSMIGRATE_TEST_CFG_PW_DETACH_3B7E", "pw");
         c.destination.endpoint = "embedded:./d".into();
         c.destination.access_key_id = SecretRef::literal("local-ak");
         c.destination.access_key_secret = SecretRef::literal("local-secret");
@@ -1695,7 +1705,6 @@ mod tests {
         );
         let back = from_json_value(&payload).unwrap();
         back.validate().unwrap();
-        std::env::set_var("SRC_PASSWORD", "pw");
         let resolved = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()

@@ -9,7 +9,7 @@ use std::fmt;
 
 use super::{
     parse_filter, ColumnType, MigrationConfig, MigrationType, SecretRef, TableSelection, TableSpec,
-    LOCAL_SECRET_PREFIX, REDACTED,
+    REDACTED,
 };
 use crate::tablestore::schema::is_valid_name;
 
@@ -577,7 +577,8 @@ impl MigrationConfig {
             RETRY_MINUTES_MAX,
             "minutes",
         );
-        if r.other_minutes >= r.connection_minutes {
+        let other_in_range = (1..=RETRY_MINUTES_MAX).contains(&r.other_minutes);
+        if other_in_range && r.other_minutes >= r.connection_minutes {
             p.add(
                 "retry.other_minutes",
                 format!(
@@ -759,7 +760,6 @@ fn check_secret(p: &mut Problems, path: &str, secret: &SecretRef, local: bool) {
                     "name the JSON field holding the credential (e.g. \"password\"), or remove key",
                 );
             }
-            let _ = LOCAL_SECRET_PREFIX; // `local:` ids are made by detach_literal_secrets.
         }
         SecretRef::Literal(value) => {
             if value.expose() == REDACTED {
@@ -1216,11 +1216,7 @@ mod tests {
                 c.retry.connection_minutes = 0;
                 c.retry.other_minutes = 0;
             }),
-            [
-                "retry.connection_minutes",
-                "retry.other_minutes",
-                "retry.other_minutes"
-            ]
+            ["retry.connection_minutes", "retry.other_minutes"]
         );
         assert_eq!(
             paths_after(|c| c.retry.connection_minutes = 1441),

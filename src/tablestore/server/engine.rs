@@ -915,6 +915,9 @@ fn project(
     Some(Row { primary_key, cells })
 }
 
+pub static PROF: [std::sync::atomic::AtomicU64; 4] = [const { std::sync::atomic::AtomicU64::new(0) }; 4];
+struct Timer(std::time::Instant, usize);
+impl Drop for Timer { fn drop(&mut self) { PROF[self.1].fetch_add(self.0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed); } }
 // ------------------------------------------------------------------ the writer thread
 
 enum AdminOp {
@@ -1066,7 +1069,12 @@ impl Writer {
     }
 
     fn run_batch(&mut self, cmds: Vec<Command>) {
+        let t0 = std::time::Instant::now();
+        let nops: usize = cmds.iter().map(|c| c.op_count()).sum();
+        PROF[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PROF[1].fetch_add(nops as u64, std::sync::atomic::Ordering::Relaxed);
         let mut done = Vec::with_capacity(cmds.len());
+        let _g = Timer(t0, 2);
         match self.apply_batch(cmds, &mut done) {
             Ok(catalog_changed) => {
                 if catalog_changed {
@@ -1159,7 +1167,9 @@ impl Writer {
         if let Some(e) = failed {
             return Err(e); // dropping `txn` aborts it
         }
+        let t1 = std::time::Instant::now();
         txn.commit()?;
+        PROF[3].fetch_add(t1.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(catalog_changed)
     }
 
@@ -2835,6 +2845,8 @@ mod tests {
                 "{callers} callers: {rows} rows in {secs:.2}s = {:.0} rows/s",
                 rows as f64 / secs
             );
+            let p: Vec<u64> = PROF.iter().map(|a| a.swap(0, std::sync::atomic::Ordering::Relaxed)).collect();
+            println!("batches {} ops {} batch_us {} commit_us {}", p[0], p[1], p[2], p[3]);
         }
     }
 }

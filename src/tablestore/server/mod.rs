@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod condition;
+pub mod embedded;
 pub mod engine;
 pub mod faults;
 pub mod handlers;

@@ -1,0 +1,14 @@
+//! The migration steps (design §5): plain async functions taking a [`Context`], wrapped by the
+//! Lambda functions and by the local runner. Each returns a small JSON-able value.
+
+pub mod context;
+pub mod create_schema;
+pub mod error;
+pub mod objects;
+pub mod precheck;
+mod schema_marks;
+
+pub use context::Context;
+pub use create_schema::{create_schema, SchemaOutput};
+pub use error::{ErrorName, StepError};
+pub use precheck::{precheck, CheckItem, PrecheckReport, Status};

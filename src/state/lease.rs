@@ -66,7 +66,8 @@ impl StateStore {
             let now = self.now();
             let next = Lease {
                 owner: owner.to_owned(),
-                expires_at: now + ttl,
+                // Stored in ms: answer exactly what a later read returns.
+                expires_at: from_unix_millis(unix_millis(now + ttl)),
             };
             let current = self.lease().await?;
             let result = match &current {
@@ -153,7 +154,8 @@ impl StateStore {
             let now = self.now();
             let next = Lease {
                 owner: owner.to_owned(),
-                expires_at: now + ttl,
+                // Stored in ms: answer exactly what a later read returns.
+                expires_at: from_unix_millis(unix_millis(now + ttl)),
             };
             let cond =
                 Condition::expect(RowExistence::ExpectExist).with_column(equals("owner", owner));

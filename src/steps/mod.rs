@@ -4,11 +4,14 @@
 pub mod context;
 pub mod create_schema;
 pub mod error;
+pub mod lifecycle;
 pub mod objects;
 pub mod precheck;
 mod schema_marks;
+pub mod window;
 
 pub use context::Context;
 pub use create_schema::{create_schema, SchemaOutput};
 pub use error::{ErrorName, StepError};
 pub use precheck::{precheck, CheckItem, PrecheckReport, Status};
+pub use lifecycle::{begin, finish, BeginOutput, FinishOutput};

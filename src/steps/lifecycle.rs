@@ -1,0 +1,133 @@
+//! `begin` and `finish`: the lease around a migration execution (invariant 4), the binlog
+//! start position P0 (invariant 3), and the recorded outcome.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::context::Context;
+use super::error::{ErrorName, StepError};
+use crate::config::MigrationType;
+use crate::mysql;
+use crate::state::{unix_millis, Checkpoint, StateError, StateStore, Status};
+
+/// How long a lease lasts without renewal; steps renew it while they work.
+pub const LEASE_TTL: Duration = Duration::from_secs(3600);
+
+/// The state store of this migration.
+pub fn state_store(ctx: &Context) -> StateStore {
+    StateStore::new(
+        ctx.destination.clone(),
+        ctx.config.destination.state_table.clone(),
+        ctx.config.migration_id.clone(),
+    )
+}
+
+impl From<StateError> for StepError {
+    fn from(e: StateError) -> Self {
+        let name = match &e {
+            StateError::LeaseHeld { .. } | StateError::LeaseLost { .. } => ErrorName::LeaseHeld,
+            e if e.is_connection_failure() => ErrorName::ConnectionFailed,
+            e if e.is_retriable() => ErrorName::Transient,
+            _ => ErrorName::Fatal,
+        };
+        StepError::new(name, e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeginOutput {
+    /// Who holds the lease; continue-as-new executions pass it on.
+    pub lease_owner: String,
+    /// The binlog position incremental replay starts from (P0), when incremental is on.
+    pub start_position: Option<Checkpoint>,
+}
+
+/// Takes the lease for `owner` (re-entrant for the same owner) and, when incremental is
+/// selected and no checkpoint exists yet, records P0 before any row is read.
+pub async fn begin(ctx: &Context, owner: &str) -> Result<BeginOutput, StepError> {
+    let store = state_store(ctx);
+    store.ensure_table().await?;
+    store.acquire_lease(owner, LEASE_TTL).await?;
+    let mut start_position = None;
+    if ctx.config.has(MigrationType::Incremental) {
+        start_position = match store.checkpoint().await? {
+            Some(cp) => Some(cp), // resume: P0 or a later checkpoint is already there
+            None => {
+                let mut conn = mysql::connect(&ctx.source).await?;
+                let info = mysql::server_info(&mut conn).await;
+                let pos = match info {
+                    Ok(info) => mysql::binlog_position(&mut conn, &info).await,
+                    Err(e) => Err(e),
+                };
+                mysql::close(conn).await;
+                let pos = pos?;
+                let cp = Checkpoint {
+                    file: pos.file,
+                    pos: pos.pos,
+                    gtid_set: pos.gtid_set,
+                    event_time: None,
+                    seq: 1,
+                    updated_at: unix_millis(store.now()),
+                };
+                store.save_checkpoint(None, &cp).await?;
+                tracing::info!(file = %cp.file, pos = cp.pos, "recorded binlog start position");
+                Some(cp)
+            }
+        };
+    }
+    set_phase(&store, "running", None, None).await?;
+    Ok(BeginOutput {
+        lease_owner: owner.to_owned(),
+        start_position,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishOutput {
+    pub phase: String,
+    pub dirty_rows: u64,
+}
+
+/// Records the outcome (`error` = the failure that ended the execution, if any) and releases
+/// the lease. Safe to call when `begin` never ran.
+pub async fn finish(
+    ctx: &Context,
+    owner: Option<&str>,
+    error: Option<&str>,
+) -> Result<FinishOutput, StepError> {
+    let store = state_store(ctx);
+    store.ensure_table().await?;
+    let phase = if error.is_some() { "failed" } else { "finished" };
+    let dirty_rows = store.dirty_count().await?;
+    let mut status = store.status().await?.unwrap_or_default();
+    status.phase = phase.to_owned();
+    status.stopped = true;
+    status.dirty_rows = dirty_rows;
+    status.last_error = error.map(str::to_owned);
+    status.updated_at = unix_millis(store.now());
+    store.set_status(&status).await?;
+    if let Some(owner) = owner {
+        store.release_lease(owner).await?;
+    }
+    Ok(FinishOutput {
+        phase: phase.to_owned(),
+        dirty_rows,
+    })
+}
+
+/// Updates the status phase, keeping the counters.
+pub async fn set_phase(
+    store: &StateStore,
+    phase: &str,
+    detail: Option<String>,
+    add_rows: Option<u64>,
+) -> Result<(), StateError> {
+    let mut status: Status = store.status().await?.unwrap_or_default();
+    status.phase = phase.to_owned();
+    status.stopped = false;
+    status.detail = detail;
+    status.rows_copied += add_rows.unwrap_or(0);
+    status.updated_at = unix_millis(store.now());
+    store.set_status(&status).await
+}

@@ -2,12 +2,16 @@
 //! Lambda functions and by the local runner. Each returns a small JSON-able value.
 
 pub mod context;
+pub mod copy;
 pub mod create_schema;
+pub mod dispatch;
 pub mod error;
 pub mod lifecycle;
 pub mod objects;
+pub mod plan;
 pub mod precheck;
 mod schema_marks;
+pub mod verify;
 pub mod window;
 
 pub use context::Context;
@@ -15,3 +19,4 @@ pub use create_schema::{create_schema, SchemaOutput};
 pub use error::{ErrorName, StepError};
 pub use precheck::{precheck, CheckItem, PrecheckReport, Status};
 pub use lifecycle::{begin, finish, BeginOutput, FinishOutput};
+pub use dispatch::{run_step, Step, StepInput};

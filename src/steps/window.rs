@@ -2,7 +2,7 @@
 //! the step itself gives up with Migration.RetryWindowExceeded once the first consecutive
 //! failure of that kind is older than the configured window.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::error::{ErrorName, StepError};
 use crate::state::{FailureKind, StateStore};
@@ -34,7 +34,8 @@ pub async fn guard<T>(
                 Err(_) => return Err(e),
             };
             let window = Duration::from_secs(u64::from(minutes) * 60);
-            let failing_for = SystemTime::now()
+            let failing_for = store
+                .now()
                 .duration_since(first)
                 .unwrap_or(Duration::ZERO);
             if failing_for > window {

@@ -1,0 +1,148 @@
+//! One entry point for every step, JSON in and JSON out: what the Lambda functions and the
+//! local runner call. Input: `{"config": {…}, …step fields}`; see [`StepInput`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::context::Context;
+use super::error::{ErrorName, StepError};
+use super::lifecycle::state_store;
+use super::window;
+use crate::config::{self, SecretResolver};
+
+/// The steps of design §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Precheck,
+    CreateSchema,
+    Begin,
+    PlanChunks,
+    CopyChunk,
+    Verify,
+    BinlogBatch,
+    Finish,
+}
+
+impl Step {
+    pub const ALL: [Step; 8] = [
+        Step::Precheck,
+        Step::CreateSchema,
+        Step::Begin,
+        Step::PlanChunks,
+        Step::CopyChunk,
+        Step::Verify,
+        Step::BinlogBatch,
+        Step::Finish,
+    ];
+
+    /// The function/resource name: `Precheck`, `CreateSchema`, …
+    pub fn resource_name(self) -> &'static str {
+        match self {
+            Step::Precheck => "Precheck",
+            Step::CreateSchema => "CreateSchema",
+            Step::Begin => "Begin",
+            Step::PlanChunks => "PlanChunks",
+            Step::CopyChunk => "CopyChunk",
+            Step::Verify => "Verify",
+            Step::BinlogBatch => "BinlogBatch",
+            Step::Finish => "Finish",
+        }
+    }
+
+    pub fn from_resource_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.resource_name() == name)
+    }
+}
+
+/// Fields a step may read besides the config.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StepInput {
+    #[serde(default)]
+    pub execution_name: Option<String>,
+    #[serde(default)]
+    pub lease_owner: Option<String>,
+    #[serde(default)]
+    pub chunk_index: Option<u32>,
+    /// Finish: the error that ended the execution (`{"Error", "Cause"}` as Step Functions
+    /// passes it).
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+/// Runs `step` on `input`. Errors carry the design's names; retriable ones pass through the
+/// configured retry windows.
+pub async fn run_step(
+    step: Step,
+    input: Value,
+    resolver: &dyn SecretResolver,
+) -> Result<Value, StepError> {
+    let cfg_value = input
+        .get("config")
+        .ok_or_else(|| StepError::new(ErrorName::ConfigInvalid, "the step input has no \"config\""))?;
+    let cfg = config::from_json_value(cfg_value)
+        .map_err(|e| StepError::new(ErrorName::ConfigInvalid, e.to_string()))?;
+    let fields: StepInput = serde_json::from_value(input.clone())
+        .map_err(|e| StepError::new(ErrorName::ConfigInvalid, format!("bad step input: {e}")))?;
+    let ctx = Context::new(cfg, resolver).await?;
+    let outcome = run_with_context(step, &ctx, &fields).await;
+    if step == Step::Precheck || step == Step::Finish {
+        return outcome;
+    }
+    let store = state_store(&ctx);
+    window::guard(
+        &store,
+        ctx.config.retry.connection_minutes,
+        ctx.config.retry.other_minutes,
+        outcome,
+    )
+    .await
+}
+
+fn to_json<T: Serialize>(v: T) -> Result<Value, StepError> {
+    serde_json::to_value(v).map_err(|e| StepError::fatal(format!("cannot encode step output: {e}")))
+}
+
+async fn run_with_context(step: Step, ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let owner = || {
+        input
+            .lease_owner
+            .clone()
+            .or_else(|| input.execution_name.clone())
+            .ok_or_else(|| {
+                StepError::new(ErrorName::ConfigInvalid, "the step input names no lease_owner or execution_name")
+            })
+    };
+    match step {
+        Step::Precheck => to_json(super::precheck(ctx).await),
+        Step::CreateSchema => to_json(super::create_schema(ctx).await?),
+        Step::Begin => to_json(super::begin(ctx, &owner()?).await?),
+        Step::Finish => {
+            let error = input.error.as_ref().map(error_text);
+            to_json(super::finish(ctx, input.lease_owner.as_deref(), error.as_deref()).await?)
+        }
+        Step::PlanChunks => to_json(super::plan::plan_chunks(ctx).await?),
+        Step::CopyChunk => {
+            let index = input.chunk_index.ok_or_else(|| {
+                StepError::new(ErrorName::ConfigInvalid, "CopyChunk needs chunk_index")
+            })?;
+            to_json(super::copy::copy_chunk(ctx, index, input.lease_owner.as_deref()).await?)
+        }
+        Step::Verify => to_json(super::verify::verify(ctx, input.chunk_index).await?),
+        Step::BinlogBatch => Err(StepError::new(
+            ErrorName::Fatal,
+            "incremental migration (BinlogBatch) is not available in this build; run with migration_types [\"schema\", \"full\"]",
+        )),
+    }
+}
+
+/// `{"Error": "...", "Cause": "..."}` → one line.
+fn error_text(v: &Value) -> String {
+    let e = v.get("Error").and_then(Value::as_str).unwrap_or("error");
+    let c = v.get("Cause").and_then(Value::as_str).unwrap_or("");
+    if c.is_empty() {
+        e.to_owned()
+    } else {
+        format!("{e}: {c}")
+    }
+}

@@ -18,6 +18,8 @@ pub mod cli;
 pub mod config;
 pub mod mapping;
 pub mod mysql;
+pub mod runner;
 pub mod state;
 pub mod steps;
 pub mod tablestore;
+pub mod throttle;

@@ -1,6 +1,7 @@
 //! The one place that knows both MySQL and Tablestore: type mapping (design §4), table and
 //! column names with the case policy, and (with the full copy) row conversion.
 
+pub mod convert;
 pub mod table;
 pub mod types;
 

@@ -38,12 +38,17 @@
 //! - Side connections should be closed with [`close`]; a dropped connection is logged by the
 //!   server as aborted.
 
+pub mod chunk_reader;
 pub mod connect;
 pub mod error;
 pub mod flavor;
 pub mod introspect;
 pub mod probes;
 
+pub use chunk_reader::{
+    count_range, key_at_offset, key_bounds, page_sql, read_page, split_points, KeyValue, Page,
+    PageQuery, SourceRow, SqlValue,
+};
 pub use connect::{
     close, connect, connect_for_reading, quote_ident, Conn, ConnectOptions, ReadingPool, TlsMode,
     READING_SESSION_SETUP,

@@ -1,9 +1,24 @@
-//! `plan_chunks`: splits every table into primary-key ranges (design §5, §6).
+//! `plan_chunks`: splits every table into primary-key ranges of about `full.chunk_rows` rows
+//! (design §5, §6), stores the plan, and hands the state machine one wave at a time.
+//!
+//! Single integer keys are split by value between the key's min and max (one cheap query; a
+//! skewed key gives uneven but still bounded ranges, and a large chunk simply takes several
+//! CopyChunk invocations). Other keys (strings, composites) are split by walking the key
+//! index. The first chunk of a table has no lower bound and the last no upper bound, so rows
+//! inserted outside the planned range are still copied. An existing plan is kept (resume).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::context::Context;
-use super::error::StepError;
+use super::error::{ErrorName, StepError};
+use super::lifecycle::{set_phase, state_store};
+use super::objects;
+use crate::mapping::types::Family;
+use crate::mapping::TableMapping;
+use crate::mysql::chunk_reader::{key_bounds, split_points, KeyValue, SqlValue};
+use crate::mysql::{self, Conn};
+use crate::state::{unix_millis, ChunkRecord, ChunkStatus, Plan, StateError, StateStore};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanOutput {
@@ -16,6 +31,165 @@ pub struct PlanOutput {
     pub more_waves: bool,
 }
 
-pub async fn plan_chunks(_ctx: &Context) -> Result<PlanOutput, StepError> {
-    Err(StepError::fatal("plan_chunks: in progress"))
+/// Plans (once) and returns the next wave: the first unfinished chunk onwards, at most
+/// `full.chunks_per_execution` chunks. Finished chunks inside a wave are skipped by CopyChunk.
+pub async fn plan_chunks(ctx: &Context) -> Result<PlanOutput, StepError> {
+    let store = state_store(ctx);
+    let total = match store.plan().await? {
+        Some(p) => p.chunk_count,
+        None => create_plan(ctx, &store).await?,
+    };
+    let next = store.next_unfinished_chunks(1).await?;
+    let wave_start = next.first().map(|c| c.index).unwrap_or(total);
+    let per_wave = ctx.config.full.chunks_per_execution.max(1);
+    let chunk_count = (total - wave_start.min(total)).min(per_wave);
+    set_phase(&store, "full", None, None).await?;
+    Ok(PlanOutput {
+        chunk_count,
+        wave_start,
+        total_chunks: total,
+        more_waves: wave_start + chunk_count < total,
+    })
+}
+
+async fn create_plan(ctx: &Context, store: &StateStore) -> Result<u32, StepError> {
+    let mut conn = mysql::connect_for_reading(&ctx.source).await?;
+    let result = plan_tables(ctx, &mut conn).await;
+    mysql::close(conn).await;
+    let (tables, chunks) = result?;
+    let plan = Plan {
+        chunk_count: chunks.len() as u32,
+        tables,
+        created_at: unix_millis(store.now()),
+    };
+    match store.create_plan(&plan, &chunks).await {
+        Ok(()) => {
+            tracing::info!(chunks = plan.chunk_count, "chunk plan created");
+            Ok(plan.chunk_count)
+        }
+        // Another invocation planned first: keep its plan.
+        Err(StateError::PlanConflict { .. }) => match store.plan().await? {
+            Some(p) => Ok(p.chunk_count),
+            None => Err(StepError::new(ErrorName::Transient, "the chunk plan vanished; run the step again")),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn plan_tables(
+    ctx: &Context,
+    conn: &mut Conn,
+) -> Result<(Vec<String>, Vec<ChunkRecord>), StepError> {
+    let cfg = &ctx.config;
+    let selected = objects::select(conn, cfg).await?;
+    let (mappings, problems) = objects::map_all(&selected, cfg);
+    let blocking: Vec<String> = problems
+        .iter()
+        .filter(|p| p.kind != crate::mapping::ProblemKind::Size)
+        .map(|p| p.to_string())
+        .collect();
+    if !blocking.is_empty() {
+        return Err(StepError::new(ErrorName::PrecheckFailed, blocking.join("; ")));
+    }
+    let mut chunks = Vec::new();
+    let mut tables = Vec::new();
+    for m in &mappings {
+        tables.push(m.source_name.clone());
+        for (lower, upper) in table_ranges(ctx, conn, m).await? {
+            chunks.push(ChunkRecord {
+                index: chunks.len() as u32,
+                table: m.source_name.clone(),
+                lower: lower.map(key_json).transpose()?,
+                upper: upper.map(key_json).transpose()?,
+                cursor: None,
+                rows: 0,
+                bytes: 0,
+                status: ChunkStatus::Pending,
+            });
+        }
+    }
+    Ok((tables, chunks))
+}
+
+fn key_json(k: KeyValue) -> Result<Value, StepError> {
+    serde_json::to_value(k).map_err(|e| StepError::fatal(format!("cannot store a chunk bound: {e}")))
+}
+
+type Range = (Option<KeyValue>, Option<KeyValue>);
+
+/// The key ranges of one table: `(lower exclusive, upper inclusive)`, `None` = open.
+async fn table_ranges(
+    ctx: &Context,
+    conn: &mut Conn,
+    m: &TableMapping,
+) -> Result<Vec<Range>, StepError> {
+    let db = &ctx.config.source.database;
+    let key: Vec<String> = m.key.iter().map(|k| k.source.name.clone()).collect();
+    let chunk_rows = ctx.config.full.chunk_rows.max(1);
+    if m.row_estimate <= chunk_rows {
+        return Ok(vec![(None, None)]);
+    }
+    let bounds: Vec<KeyValue> = if key.len() == 1 && m.key[0].family == Family::Integer {
+        match key_bounds(conn, db, &m.source_name, &key).await? {
+            None => Vec::new(),
+            Some((min, max)) => integer_splits(&min, &max, m.row_estimate.div_ceil(chunk_rows)),
+        }
+    } else {
+        split_points(conn, db, &m.source_name, &key, None, chunk_rows, 100_000).await?
+    };
+    let mut ranges = Vec::with_capacity(bounds.len() + 1);
+    let mut lower = None;
+    for b in bounds {
+        ranges.push((lower.take(), Some(b.clone())));
+        lower = Some(b);
+    }
+    ranges.push((lower, None));
+    Ok(ranges)
+}
+
+/// `n - 1` evenly spaced boundaries strictly between min and max of an integer key.
+fn integer_splits(min: &KeyValue, max: &KeyValue, n: u64) -> Vec<KeyValue> {
+    let as_i128 = |k: &KeyValue| match k.0.first() {
+        Some(SqlValue::Int(v)) => Some(i128::from(*v)),
+        Some(SqlValue::UInt(v)) => Some(i128::from(*v)),
+        _ => None,
+    };
+    let (Some(lo), Some(hi)) = (as_i128(min), as_i128(max)) else {
+        return Vec::new();
+    };
+    let unsigned = matches!(min.0.first(), Some(SqlValue::UInt(_)));
+    let n = i128::from(n.max(1));
+    let span = hi - lo;
+    let mut out: Vec<KeyValue> = Vec::new();
+    for i in 1..n {
+        let b = lo + span * i / n;
+        if b <= lo || b >= hi || out.last().is_some_and(|l| as_i128(l) == Some(b)) {
+            continue;
+        }
+        let v = if unsigned {
+            u64::try_from(b).map(SqlValue::UInt)
+        } else {
+            i64::try_from(b).map(SqlValue::Int)
+        };
+        if let Ok(v) = v {
+            out.push(KeyValue(vec![v]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_splits_are_strictly_inside_and_increasing() {
+        let k = |v: i64| KeyValue(vec![SqlValue::Int(v)]);
+        let s = integer_splits(&k(1), &k(1000), 4);
+        assert_eq!(s, vec![k(250), k(500), k(750)]);
+        assert!(integer_splits(&k(5), &k(6), 10).is_empty());
+        let u = |v: u64| KeyValue(vec![SqlValue::UInt(v)]);
+        let s = integer_splits(&u(0), &u(u64::MAX), 2);
+        assert_eq!(s, vec![u(u64::MAX / 2)]);
+    }
 }

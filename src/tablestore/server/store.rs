@@ -1,5 +1,6 @@
-//! Durable storage of the local server: one redb file holding a metadata table and one redb
-//! table per Tablestore table.
+//! Durable storage of the local server: one redb file (table metadata, and per Tablestore table
+//! one redb table indexing its rows by primary key) plus a value log that makes writes durable
+//! and holds the bytes of all but small rows (see [`Store`] for why).
 //!
 //! Keys are the primary key in an order-preserving byte encoding, so redb's bytewise key order is
 //! the service's PK order (§3.9) and range bounds with INF_MIN/INF_MAX in any column are plain
@@ -8,14 +9,18 @@
 //! 0x00 escaped as 0x00 0xFF and terminated by 0x00 0x00 (the terminator sorts below any
 //! continuation, so a prefix sorts first and the next column never leaks into the comparison).
 //!
-//! Values are a compact binary encoding of every attribute column with all its versions.
+//! Rows are a compact binary encoding of every attribute column with all its versions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
 use std::ops::Bound;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use redb::{
-    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
+    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
     TableDefinition, TableError, WriteTransaction,
 };
 
@@ -479,6 +484,15 @@ impl<'a> Reader<'a> {
         Ok(x)
     }
 
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        let (n, rest) = self
+            .b
+            .split_first_chunk::<4>()
+            .ok_or_else(|| self.corrupt())?;
+        self.b = rest;
+        Ok(u32::from_le_bytes(*n))
+    }
+
     fn i64(&mut self) -> Result<i64, StoreError> {
         let (n, rest) = self
             .b
@@ -530,17 +544,275 @@ impl<'a> Reader<'a> {
     }
 }
 
+// ------------------------------------------------------------------ the value log
+
+/// Log segments rotate at this size; sealed segments are compacted when half garbage.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Rows up to this size live inline in redb; larger ones stay in the log and redb points at them.
+const INLINE_MAX: usize = 128;
+const FRAME_MAGIC: u32 = 0x5453_4C31;
+/// magic u32, payload length u32, payload hash u64.
+const FRAME_HEADER: usize = 16;
+const REC_PUT: u8 = 1;
+const REC_DELETE: u8 = 2;
+const REC_COUNTER: u8 = 3;
+/// A compacted segment is unlinked this long after the checkpoint that stopped referencing it,
+/// so reads on older snapshots still find it.
+const UNLINK_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
+
+const ENTRY_INLINE: u8 = 0;
+const ENTRY_POINTER: u8 = 1;
+
+/// A place in the log: segment number and byte offset (ordered by segment, then offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub segment: u32,
+    pub offset: u64,
+}
+
+/// Where a row's bytes sit in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ValuePtr {
+    segment: u32,
+    offset: u64,
+    len: u32,
+}
+
+/// A redb value: the row inline, or a pointer into the log.
+enum Entry<'a> {
+    Inline(&'a [u8]),
+    Pointer(ValuePtr),
+}
+
+fn encode_pointer(p: ValuePtr) -> [u8; 17] {
+    let mut b = [0u8; 17];
+    b[0] = ENTRY_POINTER;
+    b[1..5].copy_from_slice(&p.segment.to_le_bytes());
+    b[5..13].copy_from_slice(&p.offset.to_le_bytes());
+    b[13..17].copy_from_slice(&p.len.to_le_bytes());
+    b
+}
+
+fn encode_inline(row: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(row.len() + 1);
+    b.push(ENTRY_INLINE);
+    b.extend_from_slice(row);
+    b
+}
+
+fn decode_entry(b: &[u8]) -> Result<Entry<'_>, StoreError> {
+    match b.split_first() {
+        Some((&ENTRY_INLINE, row)) => Ok(Entry::Inline(row)),
+        Some((&ENTRY_POINTER, rest)) if rest.len() == 16 => {
+            let mut r = Reader::new(rest);
+            let segment = r.u32()?;
+            let offset = r.i64()? as u64;
+            let len = r.u32()?;
+            Ok(Entry::Pointer(ValuePtr {
+                segment,
+                offset,
+                len,
+            }))
+        }
+        _ => Err(StoreError("corrupt index entry in storage".to_owned())),
+    }
+}
+
+fn pointer_of(b: &[u8]) -> Option<ValuePtr> {
+    match decode_entry(b) {
+        Ok(Entry::Pointer(p)) => Some(p),
+        _ => None,
+    }
+}
+
+/// Checksum of a frame payload (detects torn writes, not adversaries).
+fn frame_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (b.len() as u64).wrapping_mul(K) ^ 0x2545_F491_4F6C_DD1D;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
+    }
+    for &x in chunks.remainder() {
+        h = (h ^ u64::from(x)).wrapping_mul(K).rotate_left(29);
+    }
+    h ^ (h >> 31)
+}
+
+fn segment_file_name(segment: u32) -> String {
+    format!("vlog-{segment:010}.log")
+}
+
+fn parse_segment_file_name(name: &str) -> Option<u32> {
+    name.strip_prefix("vlog-")?.strip_suffix(".log")?.parse().ok()
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError(format!("{what} {}: {e}", path.display()))
+}
+
+/// One record of a log frame.
+enum Record<'a> {
+    /// `value_offset` is the value's offset within the frame payload.
+    Put {
+        table: &'a str,
+        key: &'a [u8],
+        value: &'a [u8],
+        value_offset: usize,
+    },
+    Delete {
+        table: &'a str,
+        key: &'a [u8],
+    },
+    Counter {
+        table: &'a str,
+        value: i64,
+    },
+}
+
+fn parse_records(payload: &[u8]) -> Result<Vec<Record<'_>>, StoreError> {
+    let mut r = Reader::new(payload);
+    let mut out = Vec::new();
+    while !r.b.is_empty() {
+        let kind = r.u8()?;
+        let table_bytes = r.bytes()?;
+        let table = std::str::from_utf8(table_bytes).map_err(|_| r.corrupt())?;
+        out.push(match kind {
+            REC_PUT => {
+                let key = r.bytes()?;
+                let value = r.bytes()?;
+                let value_offset = payload.len() - r.b.len() - value.len();
+                Record::Put {
+                    table,
+                    key,
+                    value,
+                    value_offset,
+                }
+            }
+            REC_DELETE => Record::Delete {
+                table,
+                key: r.bytes()?,
+            },
+            REC_COUNTER => Record::Counter {
+                table,
+                value: r.i64()?,
+            },
+            _ => return Err(r.corrupt()),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads the frame at `pos` of `file`: its payload, or None when there is no complete, intact
+/// frame there (end of log or torn write).
+fn read_frame(file: &File, pos: u64, file_len: u64) -> Result<Option<Vec<u8>>, std::io::Error> {
+    if pos + FRAME_HEADER as u64 > file_len {
+        return Ok(None);
+    }
+    let mut h = [0u8; FRAME_HEADER];
+    file.read_exact_at(&mut h, pos)?;
+    let magic = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let len = u64::from(u32::from_le_bytes([h[4], h[5], h[6], h[7]]));
+    let mut hash = [0u8; 8];
+    hash.copy_from_slice(&h[8..16]);
+    if magic != FRAME_MAGIC || pos + FRAME_HEADER as u64 + len > file_len {
+        return Ok(None);
+    }
+    let mut payload = vec![0u8; len as usize];
+    file.read_exact_at(&mut payload, pos + FRAME_HEADER as u64)?;
+    if frame_hash(&payload) != u64::from_le_bytes(hash) {
+        return Ok(None);
+    }
+    Ok(Some(payload))
+}
+
 // ------------------------------------------------------------------ the database
 
-/// The redb database of one data directory.
+/// Storage of one data directory: `tablestore.redb` (table metadata, and per table an index
+/// from encoded PK to the row, inline when small or as a pointer into the value log) plus the
+/// value log `vlog-*.log`.
+///
+/// Why a log: with rows of ~1 KB stored in redb's 4 KiB B-tree pages, every commit rewrites
+/// about a page per row and tops out far below the throughput the server needs. Instead each
+/// group commit appends one frame (all rows it wrote) to the log and fsyncs it: that append
+/// is what makes a write durable. redb then commits without fsync, and every so often (or on a
+/// table change, or on shutdown) durably, recording the log position it has absorbed (the
+/// checkpoint). Opening replays the frames after the checkpoint. Sealed segments that are
+/// mostly garbage are compacted by moving their live rows to the end of the log.
 pub struct Store {
     db: Database,
     path: PathBuf,
+    dir: PathBuf,
+    segments: RwLock<BTreeMap<u32, Arc<File>>>,
+}
+
+/// The log's writer side; owned by the engine's writer thread.
+pub struct Journal {
+    active: u32,
+    file: Arc<File>,
+    /// Bytes of the active segment written so far.
+    end: u64,
+    /// The frame being built for the current transaction (header placeholder + records).
+    frame: Vec<u8>,
+    /// Bytes of live (pointed-to) values per segment.
+    live: BTreeMap<u32, u64>,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    /// Compacted segments, free once the next checkpoint is durable.
+    emptied: Vec<u32>,
+    /// Free segments waiting to be unlinked.
+    doomed: Vec<(u32, Instant)>,
+}
+
+const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+const STATE_CHECKPOINT: &str = "checkpoint";
+const STATE_LIVE: &str = "live";
+
+fn encode_live(live: &BTreeMap<u32, u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(live.len() * 12 + 4);
+    put_varint(&mut out, live.len() as u64);
+    for (s, n) in live {
+        out.extend_from_slice(&s.to_le_bytes());
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out
+}
+
+fn decode_live(b: &[u8]) -> Result<BTreeMap<u32, u64>, StoreError> {
+    let mut r = Reader::new(b);
+    let n = r.varint()?;
+    let mut live = BTreeMap::new();
+    for _ in 0..n {
+        let s = r.u32()?;
+        live.insert(s, r.i64()? as u64);
+    }
+    r.finish()?;
+    Ok(live)
+}
+
+fn encode_position(p: Position) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[..4].copy_from_slice(&p.segment.to_le_bytes());
+    b[4..].copy_from_slice(&p.offset.to_le_bytes());
+    b
+}
+
+fn decode_position(b: &[u8]) -> Result<Position, StoreError> {
+    let mut r = Reader::new(b);
+    let p = Position {
+        segment: r.u32()?,
+        offset: r.i64()? as u64,
+    };
+    r.finish()?;
+    Ok(p)
 }
 
 impl Store {
-    /// Opens (or creates) `<dir>/tablestore.redb` with a bounded page cache.
-    pub fn open(dir: &Path, cache_bytes: usize) -> Result<Store, ServiceError> {
+    /// Opens (or creates) the store in `dir` with a bounded redb page cache, replaying the log
+    /// written since the last checkpoint. Returns the store and the log's writer side.
+    pub fn open(dir: &Path, cache_bytes: usize) -> Result<(Arc<Store>, Journal), ServiceError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             ServiceError::internal(format!(
                 "cannot create data directory {}: {e}",
@@ -554,16 +826,270 @@ impl Store {
             .map_err(|e| {
                 ServiceError::internal(format!("cannot open database {}: {e}", path.display()))
             })?;
-        let store = Store { db, path };
-        // Make sure the metadata table exists so readers can always open it.
-        let txn = store.begin_write()?;
-        txn.txn.open_table(META).map_err(StoreError::from)?;
-        txn.commit()?;
-        Ok(store)
+        let store = Arc::new(Store {
+            db,
+            path,
+            dir: dir.to_owned(),
+            segments: RwLock::new(BTreeMap::new()),
+        });
+        let journal = store.recover().map_err(|e| {
+            ServiceError::internal(format!(
+                "cannot recover the store in {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok((store, journal))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn segment_path(&self, segment: u32) -> PathBuf {
+        self.dir.join(segment_file_name(segment))
+    }
+
+    fn segment(&self, segment: u32) -> Result<Arc<File>, StoreError> {
+        let map = self
+            .segments
+            .read()
+            .map_err(|_| StoreError("segment map lock poisoned".to_owned()))?;
+        map.get(&segment)
+            .cloned()
+            .ok_or_else(|| StoreError(format!("value log segment {segment} is missing")))
+    }
+
+    fn register(&self, segment: u32, file: Arc<File>) {
+        let mut map = self.segments.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(segment, file);
+    }
+
+    fn unregister(&self, segment: u32) {
+        let mut map = self.segments.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(&segment);
+    }
+
+    fn sync_dir(&self) -> Result<(), StoreError> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err("cannot sync directory", &self.dir, e))
+    }
+
+    fn create_segment(&self, segment: u32) -> Result<Arc<File>, StoreError> {
+        let path = self.segment_path(segment);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_err("cannot create log segment", &path, e))?;
+        // The new file's directory entry must be durable before anything in it is acknowledged.
+        self.sync_dir()?;
+        let file = Arc::new(file);
+        self.register(segment, file.clone());
+        Ok(file)
+    }
+
+    fn read_value(&self, p: ValuePtr) -> Result<Vec<u8>, StoreError> {
+        let file = self.segment(p.segment)?;
+        let mut buf = vec![0u8; p.len as usize];
+        file.read_exact_at(&mut buf, p.offset).map_err(|e| {
+            StoreError(format!(
+                "cannot read value log segment {} at {}: {e}",
+                p.segment, p.offset
+            ))
+        })?;
+        Ok(buf)
+    }
+
+    /// The row bytes behind a redb entry.
+    fn entry_row<'a>(&self, entry: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, StoreError> {
+        match decode_entry(entry)? {
+            Entry::Inline(row) => Ok(std::borrow::Cow::Borrowed(row)),
+            Entry::Pointer(p) => Ok(std::borrow::Cow::Owned(self.read_value(p)?)),
+        }
+    }
+
+    /// Replays the log after the checkpoint into redb, starts a fresh segment, checkpoints
+    /// durably and drops segments nothing refers to any more.
+    fn recover(&self) -> Result<Journal, StoreError> {
+        let (checkpoint, mut live) = {
+            let txn = self.db.begin_write()?;
+            let cp;
+            let live;
+            {
+                txn.open_table(META)?;
+                let state = txn.open_table(STATE)?;
+                cp = match state.get(STATE_CHECKPOINT)? {
+                    Some(v) => Some(decode_position(v.value())?),
+                    None => None,
+                };
+                live = match state.get(STATE_LIVE)? {
+                    Some(v) => decode_live(v.value())?,
+                    None => BTreeMap::new(),
+                };
+            }
+            txn.commit()?;
+            (cp, live)
+        };
+        let mut ids = Vec::new();
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| io_err("cannot list", &self.dir, e))?;
+        for e in entries {
+            let e = e.map_err(|e| io_err("cannot list", &self.dir, e))?;
+            if let Some(id) = e.file_name().to_str().and_then(parse_segment_file_name) {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        for &id in &ids {
+            let path = self.segment_path(id);
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| io_err("cannot open log segment", &path, e))?;
+            self.register(id, Arc::new(f));
+        }
+        let from = checkpoint.unwrap_or(Position {
+            segment: ids.first().copied().unwrap_or(0),
+            offset: 0,
+        });
+        let replayed = self.replay(from, &ids, &mut live)?;
+        if replayed > 0 {
+            tracing::info!(frames = replayed, "replayed the value log after the last checkpoint");
+        }
+        // New writes always go to a fresh segment: never after a possibly torn tail, and
+        // always after the checkpoint recorded below.
+        let active = ids.last().map_or(0, |l| l + 1);
+        let file = self.create_segment(active)?;
+        // Sealed segments that hold no live value are garbage once this checkpoint is durable.
+        let garbage: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|id| live.get(id).copied().unwrap_or(0) == 0)
+            .collect();
+        for id in &garbage {
+            live.remove(id);
+        }
+        let mut journal = Journal {
+            active,
+            file,
+            end: 0,
+            frame: Vec::new(),
+            live,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            emptied: Vec::new(),
+            doomed: Vec::new(),
+        };
+        let txn = self.begin_write()?;
+        txn.finish(self, &mut journal, true)?;
+        for id in garbage {
+            self.unregister(id);
+            let path = self.segment_path(id);
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove unused log segment");
+            }
+        }
+        Ok(journal)
+    }
+
+    /// Applies every intact frame from `from` on; truncates a torn tail. Returns frames applied.
+    fn replay(
+        &self,
+        from: Position,
+        ids: &[u32],
+        live: &mut BTreeMap<u32, u64>,
+    ) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut frames = 0;
+        {
+            let mut meta = txn.open_table(META)?;
+            let mut tables: HashMap<String, DataTable<'_>> = HashMap::new();
+            let mut torn = false;
+            for &id in ids.iter().filter(|&&id| id >= from.segment) {
+                let path = self.segment_path(id);
+                let file = self.segment(id)?;
+                if torn {
+                    // Nothing after a torn frame was ever acknowledged.
+                    file.set_len(0)
+                        .and_then(|_| file.sync_all())
+                        .map_err(|e| io_err("cannot truncate", &path, e))?;
+                    continue;
+                }
+                let len = file
+                    .metadata()
+                    .map_err(|e| io_err("cannot stat", &path, e))?
+                    .len();
+                let mut pos = if id == from.segment { from.offset } else { 0 };
+                while pos < len {
+                    let Some(payload) =
+                        read_frame(&file, pos, len).map_err(|e| io_err("cannot read", &path, e))?
+                    else {
+                        tracing::warn!(segment = id, offset = pos, "truncating a torn value log tail");
+                        file.set_len(pos)
+                            .and_then(|_| file.sync_all())
+                            .map_err(|e| io_err("cannot truncate", &path, e))?;
+                        torn = true;
+                        break;
+                    };
+                    let base = pos + FRAME_HEADER as u64;
+                    for rec in parse_records(&payload)? {
+                        match rec {
+                            Record::Put {
+                                table,
+                                key,
+                                value,
+                                value_offset,
+                            } => {
+                                let Some(t) = replay_table(&txn, &meta, &mut tables, table)? else {
+                                    continue;
+                                };
+                                let entry = if value.len() <= INLINE_MAX {
+                                    encode_inline(value)
+                                } else {
+                                    let p = ValuePtr {
+                                        segment: id,
+                                        offset: base + value_offset as u64,
+                                        len: value.len() as u32,
+                                    };
+                                    *live.entry(id).or_default() += u64::from(p.len);
+                                    encode_pointer(p).to_vec()
+                                };
+                                if let Some(old) = t.insert(key, entry.as_slice())? {
+                                    release(live, old.value());
+                                }
+                            }
+                            Record::Delete { table, key } => {
+                                let Some(t) = replay_table(&txn, &meta, &mut tables, table)? else {
+                                    continue;
+                                };
+                                if let Some(old) = t.remove(key)? {
+                                    release(live, old.value());
+                                }
+                            }
+                            Record::Counter { table, value } => {
+                                let rec = match meta.get(table)? {
+                                    Some(v) => Some(decode_record(v.value())?),
+                                    None => None,
+                                };
+                                if let Some(mut rec) = rec {
+                                    if value > rec.auto_increment {
+                                        rec.auto_increment = value;
+                                        meta.insert(table, encode_record(&rec).as_slice())?;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    frames += 1;
+                    pos = base + payload.len() as u64;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(frames)
     }
 
     /// Every table's metadata.
@@ -578,20 +1104,187 @@ impl Store {
         Ok(out)
     }
 
-    /// A write transaction. Commits are durable (redb's default `Durability::Immediate`: the
-    /// data is fsynced before `commit` returns), which is what lets the engine acknowledge.
+    /// A write transaction; [`WriteTxn::finish`] makes it durable (or not) and commits.
     pub fn begin_write(&self) -> Result<WriteTxn, StoreError> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(|e| StoreError(e.to_string()))?;
-        Ok(WriteTxn { txn })
+        Ok(WriteTxn {
+            txn: self.db.begin_write()?,
+        })
     }
 
     /// A consistent snapshot for reads (does not block writers).
-    pub fn begin_read(&self) -> Result<ReadTxn, StoreError> {
+    pub fn begin_read(&self) -> Result<ReadTxn<'_>, StoreError> {
         Ok(ReadTxn {
             txn: self.db.begin_read()?,
+            store: self,
         })
+    }
+}
+
+fn release(live: &mut BTreeMap<u32, u64>, old_entry: &[u8]) {
+    if let Some(p) = pointer_of(old_entry) {
+        if let Some(n) = live.get_mut(&p.segment) {
+            *n = n.saturating_sub(u64::from(p.len));
+        }
+    }
+}
+
+/// The data table of `name` during replay, or None when the table no longer exists.
+fn replay_table<'a, 't>(
+    txn: &'t WriteTransaction,
+    meta: &Table<'t, &'static str, &'static [u8]>,
+    tables: &'a mut HashMap<String, DataTable<'t>>,
+    name: &str,
+) -> Result<Option<&'a mut DataTable<'t>>, StoreError> {
+    if !tables.contains_key(name) {
+        if meta.get(name)?.is_none() {
+            return Ok(None);
+        }
+        let t = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&data_table_name(name)))?;
+        tables.insert(name.to_owned(), t);
+    }
+    Ok(tables.get_mut(name))
+}
+
+impl Journal {
+    /// Where the next frame goes (everything before it is in the log).
+    pub fn position(&self) -> Position {
+        Position {
+            segment: self.active,
+            offset: self.end,
+        }
+    }
+
+    /// Log bytes written since the last durable checkpoint.
+    pub fn since_checkpoint(&self) -> u64 {
+        self.since_checkpoint
+    }
+
+    pub fn last_checkpoint(&self) -> Instant {
+        self.last_checkpoint
+    }
+
+    /// Whether anything awaits a checkpoint (log data or segments to free).
+    pub fn dirty(&self) -> bool {
+        self.since_checkpoint > 0 || !self.emptied.is_empty() || !self.frame.is_empty()
+    }
+
+    fn begin_record(&mut self, kind: u8, table: &str) {
+        if self.frame.is_empty() {
+            self.frame.resize(FRAME_HEADER, 0);
+        }
+        self.frame.push(kind);
+        put_bytes(&mut self.frame, table.as_bytes());
+    }
+
+    /// Appends a PUT record; returns where its value will be once the frame is written.
+    fn append_put(&mut self, table: &str, key: &[u8], value: &[u8]) -> ValuePtr {
+        self.begin_record(REC_PUT, table);
+        put_bytes(&mut self.frame, key);
+        put_varint(&mut self.frame, value.len() as u64);
+        let offset = self.end + self.frame.len() as u64;
+        self.frame.extend_from_slice(value);
+        ValuePtr {
+            segment: self.active,
+            offset,
+            len: value.len() as u32,
+        }
+    }
+
+    fn append_delete(&mut self, table: &str, key: &[u8]) {
+        self.begin_record(REC_DELETE, table);
+        put_bytes(&mut self.frame, key);
+    }
+
+    fn append_counter(&mut self, table: &str, value: i64) {
+        self.begin_record(REC_COUNTER, table);
+        self.frame.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn hold(&mut self, p: ValuePtr) {
+        *self.live.entry(p.segment).or_default() += u64::from(p.len);
+    }
+
+    /// A value, also one appended to the frame not yet written.
+    fn read_value(&self, store: &Store, p: ValuePtr) -> Result<Vec<u8>, StoreError> {
+        if p.segment == self.active && p.offset >= self.end {
+            let start = (p.offset - self.end) as usize;
+            return self
+                .frame
+                .get(start..start + p.len as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| StoreError("pending value out of range".to_owned()));
+        }
+        store.read_value(p)
+    }
+
+    /// Writes the pending frame (no fsync). Returns the file written, if any.
+    fn write_frame(&mut self) -> Result<Option<Arc<File>>, StoreError> {
+        if self.frame.is_empty() {
+            return Ok(None);
+        }
+        let payload_len = self.frame.len() - FRAME_HEADER;
+        let len = u32::try_from(payload_len)
+            .map_err(|_| StoreError("log frame larger than 4 GiB".to_owned()))?;
+        let hash = frame_hash(&self.frame[FRAME_HEADER..]);
+        self.frame[..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
+        self.frame[4..8].copy_from_slice(&len.to_le_bytes());
+        self.frame[8..16].copy_from_slice(&hash.to_le_bytes());
+        self.file
+            .write_all_at(&self.frame, self.end)
+            .map_err(|e| StoreError(format!("cannot write the value log: {e}")))?;
+        self.end += self.frame.len() as u64;
+        self.since_checkpoint += self.frame.len() as u64;
+        if self.frame.capacity() > 8 * 1024 * 1024 {
+            self.frame = Vec::new();
+        } else {
+            self.frame.clear();
+        }
+        Ok(Some(self.file.clone()))
+    }
+
+    /// Starts a new segment once the active one is full (the full one is fsynced first, so
+    /// later fsyncs of the new segment cover everything before).
+    fn rotate_if_full(&mut self, store: &Store) -> Result<(), StoreError> {
+        if self.end < SEGMENT_BYTES {
+            return Ok(());
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| StoreError(format!("cannot sync the value log: {e}")))?;
+        let next = self.active + 1;
+        self.file = store.create_segment(next)?;
+        self.active = next;
+        self.end = 0;
+        Ok(())
+    }
+
+    /// A sealed segment worth compacting: at least half garbage.
+    pub fn gc_candidate(&self, store: &Store) -> Option<u32> {
+        let map = store.segments.read().ok()?;
+        map.iter()
+            .filter(|(id, _)| **id < self.active && !self.emptied.contains(id))
+            .filter(|(id, _)| !self.doomed.iter().any(|(d, _)| d == *id))
+            .find_map(|(id, f)| {
+                let size = f.metadata().ok()?.len();
+                let live = self.live.get(id).copied().unwrap_or(0);
+                (live.saturating_mul(2) < size || live == 0).then_some(*id)
+            })
+    }
+
+    /// Unlinks freed segments whose delay has passed.
+    pub fn unlink_doomed(&mut self, store: &Store) {
+        let now = Instant::now();
+        self.doomed.retain(|(id, at)| {
+            if now.duration_since(*at) < UNLINK_DELAY {
+                return true;
+            }
+            store.unregister(*id);
+            let path = store.segment_path(*id);
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove log segment");
+            }
+            false
+        });
     }
 }
 
@@ -602,23 +1295,68 @@ pub struct WriteTxn {
 }
 
 impl WriteTxn {
-    /// Table access within this transaction; drop it before `commit`.
-    pub fn session(&self) -> WriteSession<'_> {
+    /// Table access within this transaction; drop it before `finish`.
+    pub fn session<'t>(&'t self, store: &'t Store, journal: &'t mut Journal) -> WriteSession<'t> {
         WriteSession {
             txn: &self.txn,
+            store,
+            journal,
             open: HashMap::new(),
             meta: None,
         }
     }
 
-    pub fn commit(self) -> Result<(), StoreError> {
-        Ok(self.txn.commit()?)
+    /// Writes the transaction's log frame and commits. With `checkpoint`, the log is fsynced
+    /// and redb commits durably, recording the log position it now contains; otherwise redb
+    /// commits without fsync and the caller must fsync the returned file before acknowledging.
+    pub fn finish(
+        self,
+        store: &Store,
+        journal: &mut Journal,
+        checkpoint: bool,
+    ) -> Result<Option<Arc<File>>, StoreError> {
+        let written = journal.write_frame()?;
+        let mut txn = self.txn;
+        if checkpoint {
+            journal
+                .file
+                .sync_data()
+                .map_err(|e| StoreError(format!("cannot sync the value log: {e}")))?;
+            for id in &journal.emptied {
+                journal.live.remove(id);
+            }
+            let mut state = txn.open_table(STATE)?;
+            state.insert(
+                STATE_CHECKPOINT,
+                encode_position(journal.position()).as_slice(),
+            )?;
+            state.insert(STATE_LIVE, encode_live(&journal.live).as_slice())?;
+            drop(state);
+        }
+        txn.set_durability(if checkpoint {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(|e| StoreError(e.to_string()))?;
+        txn.commit()?;
+        if checkpoint {
+            journal.since_checkpoint = 0;
+            journal.last_checkpoint = Instant::now();
+            let now = Instant::now();
+            let emptied = std::mem::take(&mut journal.emptied);
+            journal.doomed.extend(emptied.into_iter().map(|id| (id, now)));
+        }
+        journal.rotate_if_full(store)?;
+        Ok(written)
     }
 }
 
 /// Keeps the tables touched by a transaction open (opening costs a lookup per call).
 pub struct WriteSession<'t> {
     txn: &'t WriteTransaction,
+    store: &'t Store,
+    journal: &'t mut Journal,
     open: HashMap<String, DataTable<'t>>,
     meta: Option<Table<'t, &'static str, &'static [u8]>>,
 }
@@ -647,20 +1385,50 @@ impl<'t> WriteSession<'t> {
     }
 
     pub fn get_row(&mut self, table: &str, key: &[u8]) -> Result<Option<StoredRow>, StoreError> {
-        match self.table(table)?.get(key)? {
-            Some(v) => Ok(Some(decode_row(v.value())?)),
-            None => Ok(None),
-        }
+        let entry = match self.table(table)?.get(key)? {
+            Some(v) => v.value().to_vec(),
+            None => return Ok(None),
+        };
+        let row = match decode_entry(&entry)? {
+            Entry::Inline(row) => decode_row(row)?,
+            Entry::Pointer(p) => decode_row(&self.journal.read_value(self.store, p)?)?,
+        };
+        Ok(Some(row))
     }
 
-    pub fn insert(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.table(table)?.insert(key, value)?;
+    /// Stores an encoded row (logged; inline in redb when small).
+    pub fn insert(&mut self, table: &str, key: &[u8], row: &[u8]) -> Result<(), StoreError> {
+        let p = self.journal.append_put(table, key, row);
+        let entry = if row.len() <= INLINE_MAX {
+            encode_inline(row)
+        } else {
+            self.journal.hold(p);
+            encode_pointer(p).to_vec()
+        };
+        let old = self
+            .table(table)?
+            .insert(key, entry.as_slice())?
+            .map(|v| v.value().to_vec());
+        if let Some(old) = old {
+            release(&mut self.journal.live, &old);
+        }
         Ok(())
     }
 
     pub fn remove(&mut self, table: &str, key: &[u8]) -> Result<(), StoreError> {
-        self.table(table)?.remove(key)?;
+        let old = self.table(table)?.remove(key)?.map(|v| v.value().to_vec());
+        if let Some(old) = old {
+            self.journal.append_delete(table, key);
+            release(&mut self.journal.live, &old);
+        }
         Ok(())
+    }
+
+    /// Records a table's auto-increment counter (metadata and log, so replay restores it).
+    pub fn put_counter(&mut self, rec: &TableRecord) -> Result<(), StoreError> {
+        self.journal
+            .append_counter(&rec.def.name, rec.auto_increment);
+        self.put_record(rec)
     }
 
     pub fn put_record(&mut self, rec: &TableRecord) -> Result<(), StoreError> {
@@ -671,59 +1439,130 @@ impl<'t> WriteSession<'t> {
 
     /// Creates the table's (empty) data table and records its metadata.
     pub fn create_table(&mut self, rec: &TableRecord) -> Result<(), StoreError> {
-        let name = data_table_name(&rec.def.name);
         // A leftover data table (should not happen) must not leak rows into the new table.
-        self.open.remove(&rec.def.name);
-        self.txn
-            .delete_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
+        self.drop_data(&rec.def.name)?;
         self.table(&rec.def.name)?;
         self.put_record(rec)
     }
 
     /// Drops the table's data and metadata.
     pub fn delete_table(&mut self, table: &str) -> Result<(), StoreError> {
-        self.open.remove(table);
-        let name = data_table_name(table);
-        self.txn
-            .delete_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
+        self.drop_data(table)?;
         self.meta()?.remove(table)?;
         Ok(())
     }
+
+    fn drop_data(&mut self, table: &str) -> Result<(), StoreError> {
+        self.open.remove(table);
+        let name = data_table_name(table);
+        let def = TableDefinition::<&[u8], &[u8]>::new(&name);
+        match self.txn.open_table(def) {
+            Ok(t) => {
+                for item in t.iter()? {
+                    let (_, v) = item?;
+                    release(&mut self.journal.live, v.value());
+                }
+            }
+            Err(TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        self.txn.delete_table(def)?;
+        Ok(())
+    }
+
+    /// Moves the live values of sealed segment `segment` to the end of the log, so the segment
+    /// can be freed after the next checkpoint. `exists` says whether a table still exists.
+    pub fn compact_segment(
+        &mut self,
+        segment: u32,
+        exists: impl Fn(&str) -> bool,
+    ) -> Result<usize, StoreError> {
+        let file = self.store.segment(segment)?;
+        let path = self.store.segment_path(segment);
+        let len = file
+            .metadata()
+            .map_err(|e| io_err("cannot stat", &path, e))?
+            .len();
+        let mut pos = 0u64;
+        let mut moved = 0;
+        while pos < len {
+            let Some(payload) =
+                read_frame(&file, pos, len).map_err(|e| io_err("cannot read", &path, e))?
+            else {
+                return Err(StoreError(format!(
+                    "corrupt frame in sealed log segment {segment} at {pos}"
+                )));
+            };
+            let base = pos + FRAME_HEADER as u64;
+            for rec in parse_records(&payload)? {
+                let Record::Put {
+                    table,
+                    key,
+                    value,
+                    value_offset,
+                } = rec
+                else {
+                    continue;
+                };
+                if value.len() <= INLINE_MAX || !exists(table) {
+                    continue;
+                }
+                let here = ValuePtr {
+                    segment,
+                    offset: base + value_offset as u64,
+                    len: value.len() as u32,
+                };
+                let current = self.table(table)?.get(key)?.map(|v| v.value().to_vec());
+                if current.as_deref().and_then(pointer_of) == Some(here) {
+                    self.insert(table, key, value)?;
+                    moved += 1;
+                }
+            }
+            pos = base + payload.len() as u64;
+        }
+        self.journal.emptied.push(segment);
+        Ok(moved)
+    }
 }
 
-pub struct ReadTxn {
+pub struct ReadTxn<'s> {
     txn: ReadTransaction,
+    store: &'s Store,
 }
 
-impl ReadTxn {
+impl<'s> ReadTxn<'s> {
     /// The table's data, or None when it does not exist in this snapshot.
-    pub fn table(&self, table: &str) -> Result<Option<ReadTable>, StoreError> {
+    pub fn table(&self, table: &str) -> Result<Option<ReadTable<'s>>, StoreError> {
         let name = data_table_name(table);
         match self
             .txn
             .open_table(TableDefinition::<&[u8], &[u8]>::new(&name))
         {
-            Ok(t) => Ok(Some(ReadTable { t })),
+            Ok(t) => Ok(Some(ReadTable {
+                t,
+                store: self.store,
+            })),
             Err(TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 }
 
-pub struct ReadTable {
+pub struct ReadTable<'s> {
     t: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    store: &'s Store,
 }
 
-impl ReadTable {
+impl ReadTable<'_> {
     pub fn get_row(&self, key: &[u8]) -> Result<Option<StoredRow>, StoreError> {
         match self.t.get(key)? {
-            Some(v) => Ok(Some(decode_row(v.value())?)),
+            Some(v) => Ok(Some(decode_row(&self.store.entry_row(v.value())?)?)),
             None => Ok(None),
         }
     }
 
-    /// Visits `(key, value)` pairs within the bounds in key order (descending when `reverse`)
-    /// until `f` returns false.
+    /// Visits `(key, encoded row)` pairs within the bounds in key order (descending when
+    /// `reverse`) until `f` returns false.
     pub fn scan<E: From<StoreError>>(
         &self,
         lo: Bound<&[u8]>,
@@ -731,11 +1570,15 @@ impl ReadTable {
         reverse: bool,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let range = self.t.range::<&[u8]>((lo, hi)).map_err(StoreError::from)?;
+        let range = self
+            .t
+            .range::<&[u8]>((lo, hi))
+            .map_err(StoreError::from)?;
         let mut visit = |item: Result<_, redb::StorageError>| -> Result<bool, E> {
             let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
                 item.map_err(StoreError::from)?;
-            f(k.value(), v.value())
+            let row = self.store.entry_row(v.value())?;
+            f(k.value(), &row)
         };
         if reverse {
             for item in range.rev() {

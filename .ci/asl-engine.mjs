@@ -1,0 +1,235 @@
+// Runs the scenarios of tests/runner_scenarios.json through a second ASL engine,
+// aws-local-stepfunctions (npm, Node >= 22), on the real statemachine/migration.asl.json, and
+// checks each execution's status, error and path of states against the scenario's expectations:
+// the same expectations tests/runner.rs checks for our in-process runner (src/runner), so the
+// two engines agree or CI fails.
+//
+// Usage: node .ci/asl-engine.mjs <node_modules dir> <definition.asl.json> <scenarios.json>
+// Exit: 0 all scenarios match, 1 a mismatch, 2 a setup error.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+
+const [modulesDir, defPath, scenariosPath] = process.argv.slice(2);
+if (!modulesDir || !defPath || !scenariosPath) {
+  console.error('usage: node asl-engine.mjs <node_modules dir> <definition.asl.json> <scenarios.json>');
+  process.exit(2);
+}
+const require = createRequire(join(resolve(modulesDir), 'resolver.cjs'));
+const { StateMachine } = require('aws-local-stepfunctions');
+
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:tsmigrate-migration';
+const FUNCTION_ARN = (key) => `arn:aws:lambda:us-east-1:123456789012:function:tsmigrate-${key}`;
+
+// ${NameFunctionArn} -> Name, the key of the scenario's recorded responses.
+const rawDefinition = JSON.parse(readFileSync(defPath, 'utf8'));
+const taskKeys = {}; // state name -> response key (or 'startExecution')
+const waitStates = [];
+const retryStates = [];
+(function walk(states) {
+  for (const [name, s] of Object.entries(states)) {
+    if (s.Retry) retryStates.push(name);
+    if (s.Type === 'Wait') waitStates.push(name);
+    if (s.Type === 'Map') walk((s.ItemProcessor ?? s.Iterator).States);
+    if (s.Type !== 'Task') continue;
+    const m = /^\$\{(\w+)FunctionArn\}$/.exec(s.Resource);
+    if (m) {
+      taskKeys[name] = m[1];
+      s.Resource = FUNCTION_ARN(m[1]);
+    } else if (s.Resource === 'arn:aws:states:::states:startExecution') {
+      taskKeys[name] = 'startExecution';
+    } else {
+      console.error(`state ${name}: resource ${s.Resource} is neither \${NameFunctionArn} nor startExecution`);
+      process.exit(2);
+    }
+  }
+})(rawDefinition.States);
+
+const deepEqual = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+// Every field of `want` is in `got` (recursively for objects); null = present with any value.
+function contains(got, want) {
+  if (want === null) return got !== undefined;
+  if (typeof want === 'object' && !Array.isArray(want)) {
+    if (typeof got !== 'object' || got === null || Array.isArray(got)) return false;
+    return Object.entries(want).every(([k, v]) => k in got && contains(got[k], v));
+  }
+  return deepEqual(got, want);
+}
+
+const failError = (name, message) => Object.assign(new Error(message), { name });
+
+async function runScenario(sc, executionName) {
+  const problems = [];
+  const queues = {};
+  for (const [key, responses] of Object.entries(sc.tasks)) {
+    queues[key] = Array.isArray(responses)
+      ? { list: [...responses] }
+      : { byIndex: Object.fromEntries(Object.entries(responses).map(([i, r]) => [i, [...r]])) };
+  }
+  const calls = {};
+  let started = [];
+
+  const respond = (key, input) => {
+    calls[key] = (calls[key] ?? 0) + 1;
+    const q = queues[key];
+    const list = q ? (q.list ?? q.byIndex[String(input.chunk_index)]) : undefined;
+    const r = list?.shift();
+    if (!r) {
+      problems.push(`${key}: no recorded response left for input ${JSON.stringify(input)}`);
+      throw failError('Test.NoResponse', `no recorded response for ${key}`);
+    }
+    if (r.expect_input && !contains(input, r.expect_input)) {
+      problems.push(`${key}: input ${JSON.stringify(input)} does not contain ${JSON.stringify(r.expect_input)}`);
+    }
+    if (r.error) throw failError(r.error, r.cause ?? '');
+    return r.output;
+  };
+
+  const handlers = {};
+  for (const [state, key] of Object.entries(taskKeys)) {
+    handlers[state] = async (input) => {
+      if (key !== 'startExecution') return respond(key, input);
+      if (input.StateMachineArn !== STATE_MACHINE_ARN) {
+        throw failError('StepFunctions.StateMachineDoesNotExistException', `unknown ${input.StateMachineArn}`);
+      }
+      const parsed = typeof input.Input === 'string' ? JSON.parse(input.Input) : input.Input;
+      started.push({ name: input.Name, input: parsed });
+      return {
+        ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:tsmigrate-migration:${input.Name}`,
+        StartDate: new Date().toISOString(),
+      };
+    };
+  }
+
+  const machine = new StateMachine(rawDefinition, { validationOptions: { checkPaths: true, checkArn: true } });
+  const executions = [];
+  const queue = [{ name: executionName, input: sc.input }];
+  let pending = null;
+  while (queue.length) {
+    const req = queue.shift();
+    if (executions.length >= sc.max_executions) {
+      pending = req.name;
+      break;
+    }
+    started = [];
+    const run = machine.run(req.input, {
+      overrides: {
+        taskResourceLocalHandlers: handlers,
+        waitTimeOverrides: Object.fromEntries(waitStates.map((s) => [s, 0])),
+        retryIntervalOverrides: Object.fromEntries(retryStates.map((s) => [s, 0])),
+      },
+      context: {
+        Execution: {
+          Id: `arn:aws:states:us-east-1:123456789012:execution:tsmigrate-migration:${req.name}`,
+          Name: req.name,
+          Input: req.input,
+          StartTime: new Date().toISOString(),
+        },
+        StateMachine: { Id: STATE_MACHINE_ARN, Name: 'tsmigrate-migration' },
+      },
+    });
+    const events = [];
+    const logging = (async () => {
+      for await (const e of run.eventLogs) events.push(e);
+    })();
+    const record = { name: req.name };
+    try {
+      await run.result;
+      record.status = 'SUCCEEDED';
+    } catch (e) {
+      record.status = 'FAILED';
+      // ExecutionError wraps the failing state's error
+      const inner = e?.getWrappedError?.() ?? e?.cause ?? e;
+      record.error = inner?.name ?? String(e);
+      record.cause = inner?.cause ?? inner?.message;
+      if (typeof record.cause !== 'string') record.cause = record.cause === undefined ? undefined : JSON.stringify(record.cause);
+    }
+    await logging;
+    record.path = pathOf(events);
+    executions.push(record);
+    queue.push(...started);
+  }
+  return { executions, pending, calls, queues, problems };
+}
+
+// States entered, in order; the states of Map iterations as Map/index/State, grouped by index
+// right after the Map state (iterations interleave when they run concurrently).
+function pathOf(events) {
+  const path = [];
+  let map = null; // { name, iterations: Map<index, string[]> }
+  const flush = () => {
+    if (!map) return;
+    for (const i of [...map.iterations.keys()].sort((a, b) => a - b)) {
+      for (const s of map.iterations.get(i)) path.push(`${map.name}/${i}/${s}`);
+    }
+    map = null;
+  };
+  for (const e of events) {
+    if (e.type === 'MapIterationStarted') {
+      if (!map || map.name !== e.parentState.name) throw new Error('nested Map paths are not supported here');
+      if (!map.iterations.has(e.index)) map.iterations.set(e.index, []);
+      continue;
+    }
+    if (e.type !== 'StateEntered') continue;
+    if (e.index !== undefined) {
+      if (!map) throw new Error(`iteration event outside a Map: ${JSON.stringify(e)}`);
+      if (!map.iterations.has(e.index)) map.iterations.set(e.index, []);
+      map.iterations.get(e.index).push(e.state.name);
+      continue;
+    }
+    flush();
+    path.push(e.state.name);
+    if (e.state.type === 'Map') map = { name: e.state.name, iterations: new Map() };
+  }
+  flush();
+  return path;
+}
+
+const doc = JSON.parse(readFileSync(scenariosPath, 'utf8'));
+let failed = 0;
+for (const sc of doc.scenarios) {
+  let got;
+  try {
+    got = await runScenario(sc, doc.execution_name);
+  } catch (e) {
+    console.error(`✗ ${sc.name}: engine error ${e?.stack ?? e}`);
+    failed++;
+    continue;
+  }
+  const problems = [...got.problems];
+  const want = sc.expect;
+  if (got.executions.length !== want.executions.length) {
+    problems.push(`${got.executions.length} executions, expected ${want.executions.length}`);
+  }
+  want.executions.forEach((w, i) => {
+    const g = got.executions[i];
+    if (!g) return;
+    const tag = `execution ${i} (${w.name})`;
+    if (g.name !== w.name) problems.push(`${tag}: name ${g.name}`);
+    if (g.status !== w.status) problems.push(`${tag}: status ${g.status} (${g.error}: ${g.cause}), expected ${w.status}`);
+    if (w.error !== undefined && g.error !== w.error) problems.push(`${tag}: error ${g.error}, expected ${w.error}`);
+    if (w.cause !== undefined && g.cause !== w.cause) problems.push(`${tag}: cause ${g.cause}, expected ${w.cause}`);
+    if (!deepEqual(g.path, w.path)) {
+      problems.push(`${tag}: path differs\n    got:      ${JSON.stringify(g.path)}\n    expected: ${JSON.stringify(w.path)}`);
+    }
+  });
+  if ((got.pending ?? null) !== (want.pending ?? null)) problems.push(`pending ${got.pending}, expected ${want.pending}`);
+  for (const [key, n] of Object.entries(want.calls ?? {})) {
+    if ((got.calls[key] ?? 0) !== n) problems.push(`${key} called ${got.calls[key] ?? 0} times, expected ${n}`);
+  }
+  for (const [key, q] of Object.entries(got.queues)) {
+    const left = q.list ? q.list.length : Object.values(q.byIndex).reduce((n, l) => n + l.length, 0);
+    if (left) problems.push(`${key}: ${left} recorded responses not used`);
+  }
+  if (problems.length) {
+    failed++;
+    console.error(`✗ ${sc.name}\n  ${problems.join('\n  ')}`);
+  } else {
+    console.log(`✓ ${sc.name}`);
+  }
+}
+if (failed) {
+  console.error(`${failed} of ${doc.scenarios.length} scenarios differ in aws-local-stepfunctions`);
+  process.exit(1);
+}
+console.log(`all ${doc.scenarios.length} scenarios match in aws-local-stepfunctions`);

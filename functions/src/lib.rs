@@ -1,0 +1,179 @@
+//! tsmigrate's AWS Lambda functions (design §1, §5): one thin binary per migration step, plus
+//! `start-migration`.
+//!
+//! - Every step binary (`src/bin/<step>.rs`) is one call to [`run_step_function`]: it builds the
+//!   AWS clients once per cold start (a [`SecretsManagerResolver`] for `secret_arn`
+//!   references), then serves invocations with [`handle_step`], which calls the library's
+//!   [`run_step`] with the invocation's payload (`{"config": {…}, …step fields}`).
+//! - A failed step becomes a [`Diagnostic`] whose `error_type` is the step error's stable name
+//!   (`Migration.ConnectionFailed`, `Migration.ConfigInvalid`, …): that is what the state
+//!   machine's `Retry`/`Catch` `ErrorEquals` match on.
+//! - `start-migration` ([`start`]) turns an EventBridge event or a direct invoke into one
+//!   `StartExecution` of the migration state machine, with a deterministic execution name so a
+//!   duplicate event does not start a duplicate migration.
+//! - Logs are JSON lines without timestamps (CloudWatch adds them). The event is never logged:
+//!   it holds the config, whose credentials are references only (design invariant 5), but the
+//!   rule is simpler without exceptions. Only the step name, request id, migration id, timing
+//!   and the error's name and message (which never carry secrets) are logged.
+
+pub mod secrets;
+pub mod start;
+
+use std::time::Instant;
+
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+use tsmigrate::config::SecretResolver;
+use tsmigrate::steps::dispatch::{run_step, Step};
+use tsmigrate::steps::error::StepError;
+
+pub use secrets::SecretsManagerResolver;
+
+/// The Lambda function (and binary) name of a step: `Precheck` → `precheck`, `CreateSchema` →
+/// `create-schema`.
+pub fn function_name(step: Step) -> String {
+    let mut out = String::new();
+    for (i, c) in step.resource_name().chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// JSON log lines without timestamps. The level comes from `RUST_LOG`, else from Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL` (advanced logging controls), else `info`. Calling it twice is
+/// harmless (tests do).
+pub fn init_tracing() {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| std::env::var("AWS_LAMBDA_LOG_LEVEL").ok())
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(false)
+        .with_current_span(false)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The HTTPS client of every AWS SDK client here: hyper + rustls on ring (no aws-lc-rs, no
+/// OpenSSL). Plain `http://` endpoints (a local emulator) work too.
+pub fn https_client() -> aws_sdk_sfn::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// The AWS config loader with our HTTPS client: region and credentials from the environment
+/// (Lambda sets both), endpoint overrides from `AWS_ENDPOINT_URL*` if set. Tests add an
+/// explicit region, credentials and endpoint before `load()`.
+pub fn aws_config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
+}
+
+/// A step error as Lambda reports it: `errorType` is the stable name the ASL matches on.
+pub fn diagnostic(error: &StepError) -> Diagnostic {
+    Diagnostic {
+        error_type: error.name.as_str().to_owned(),
+        error_message: error.message.clone(),
+    }
+}
+
+/// The config's `migration_id`, for log lines: only when it looks like one (the config may be
+/// anything when it fails validation, and log lines must not echo arbitrary input).
+pub(crate) fn migration_id_for_logs(payload: &Value) -> Option<&str> {
+    let id = payload.get("config")?.get("migration_id")?.as_str()?;
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then_some(id)
+}
+
+/// One step invocation: runs `step` on the event's payload. A step error becomes a
+/// [`Diagnostic`] named after it (see [`diagnostic`]).
+pub async fn handle_step(
+    step: Step,
+    event: LambdaEvent<Value>,
+    resolver: &dyn SecretResolver,
+) -> Result<Value, Diagnostic> {
+    let (payload, context) = event.into_parts();
+    let started = Instant::now();
+    let migration_id = migration_id_for_logs(&payload).unwrap_or("").to_owned();
+    tracing::info!(
+        step = step.resource_name(),
+        request_id = %context.request_id,
+        migration_id = %migration_id,
+        "step started"
+    );
+    let outcome = run_step(step, payload, resolver).await;
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match outcome {
+        Ok(output) => {
+            tracing::info!(
+                step = step.resource_name(),
+                request_id = %context.request_id,
+                migration_id = %migration_id,
+                elapsed_ms,
+                "step finished"
+            );
+            Ok(output)
+        }
+        Err(error) => {
+            tracing::error!(
+                step = step.resource_name(),
+                request_id = %context.request_id,
+                migration_id = %migration_id,
+                elapsed_ms,
+                error_type = error.name.as_str(),
+                error_message = %error.message,
+                "step failed"
+            );
+            Err(diagnostic(&error))
+        }
+    }
+}
+
+/// The whole `main` of a step function: logs, AWS clients once per cold start, then serve.
+pub async fn run_step_function(step: Step) -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let config = aws_config_loader().load().await;
+    let resolver = SecretsManagerResolver::new(aws_sdk_secretsmanager::Client::new(&config));
+    let resolver = &resolver;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle_step(step, event, resolver).await
+    }))
+    .await
+}
+
+/// The whole `main` of `start-migration`: logs, the Step Functions client once per cold start,
+/// the state machine from `STATE_MACHINE_ARN`, then serve.
+pub async fn run_start_migration_function() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let state_machine_arn = std::env::var(start::STATE_MACHINE_ARN_ENV).map_err(|_| {
+        format!(
+            "environment variable {} is not set: set it to the migration state machine's ARN",
+            start::STATE_MACHINE_ARN_ENV
+        )
+    })?;
+    let config = aws_config_loader().load().await;
+    let starter = start::Starter::new(aws_sdk_sfn::Client::new(&config), state_machine_arn);
+    let starter = &starter;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        starter.handle(event).await
+    }))
+    .await
+}

@@ -1,0 +1,373 @@
+//! The functions' AWS side against a real AWS API emulator: moto's server (PyPI `moto`), started
+//! by this test binary on a free loopback port. The SDK clients are the functions' own (same
+//! HTTPS client, same config loader), only pointed at the emulator with dummy credentials.
+//!
+//! - `start-migration` calls `StartExecution` on a state machine created from
+//!   statemachine/migration.asl.json; a duplicate event starts nothing new, another config does.
+//! - `SecretsManagerResolver` reads secrets with `GetSecretValue`, and `key` picks a JSON field.
+//!
+//! moto comes from the repository's .venv, which .ci/run creates and fills. This test fails (it
+//! does not skip) when moto cannot start.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::config::Credentials;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{json, Value};
+use tsmigrate::config::{SecretRef, SecretResolver};
+use tsmigrate_functions::start::{Started, Starter};
+use tsmigrate_functions::SecretsManagerResolver;
+
+const PIP_LINE: &str = ".venv/bin/pip install 'moto[server,stepfunctions]==5.2.5'";
+
+/// One moto server per test binary. It exits by itself when this process ends: it watches its
+/// stdin, a pipe this process holds open.
+struct Moto {
+    endpoint: String,
+    _child: Child,
+}
+
+fn python() -> PathBuf {
+    match std::env::var_os("TSMIGRATE_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    }
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(start_moto)
+}
+
+fn start_moto() -> Moto {
+    let python = python();
+    let check = Command::new(&python)
+        .args(["-c", "import moto.server, flask, antlr4"])
+        .output();
+    match check {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "moto is not installed in {}: run .ci/run (it creates .venv and runs `{PIP_LINE}`)\n{}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!(
+            "cannot run {} ({e}): run .ci/run, which creates .venv and runs `{PIP_LINE}` \
+             (or set TSMIGRATE_PYTHON to a python with moto)",
+            python.display()
+        ),
+    }
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        l.local_addr().expect("addr").port()
+    };
+    let log = std::env::temp_dir().join(format!("tsmigrate-moto-{port}.log"));
+    let log_file = std::fs::File::create(&log).expect("moto log file");
+    // `python -m moto.server -H 127.0.0.1 -p PORT`, plus a thread that ends the server when
+    // stdin closes (this process exited, however it exited).
+    let script = "import os, sys, threading\n\
+                  threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
+                  from moto.server import main\n\
+                  main(sys.argv[1:])\n";
+    let mut child = Command::new(&python)
+        .args(["-c", script, "-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_PORT", port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}; run .ci/run", python.display()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut text = String::new();
+            let _ = std::fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut text));
+            panic!("moto exited ({status}) before answering; run .ci/run to (re)install it\n{text}");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "moto did not listen on 127.0.0.1:{port} within 60 s (log: {})",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _child: child,
+    }
+}
+
+async fn sdk_config() -> aws_config::SdkConfig {
+    tsmigrate_functions::aws_config_loader()
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .endpoint_url(&moto().endpoint)
+        .load()
+        .await
+}
+
+/// The real ASL when it exists (resource placeholders filled with dummy ARNs), else a one-state
+/// Pass machine. moto does not run executions by default, so the definition is only stored.
+fn definition() -> (String, &'static str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../statemachine/migration.asl.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut out = String::new();
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("${") {
+                let Some(len) = rest[start..].find('}') else { break };
+                out.push_str(&rest[..start]);
+                let var = &rest[start + 2..start + len];
+                out.push_str(&format!(
+                    "arn:aws:lambda:us-east-1:123456789012:function:{var}"
+                ));
+                rest = &rest[start + len + 1..];
+            }
+            out.push_str(rest);
+            (out, "statemachine/migration.asl.json")
+        }
+        Err(_) => (
+            r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#.to_owned(),
+            "a one-state Pass machine (statemachine/migration.asl.json is absent)",
+        ),
+    }
+}
+
+async fn create_state_machine(sfn: &aws_sdk_sfn::Client, name: &str) -> String {
+    let (definition, what) = definition();
+    eprintln!("state machine {name}: {what}");
+    sfn.create_state_machine()
+        .name(name)
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/tsmigrate-sfn")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateStateMachine: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)))
+        .state_machine_arn()
+        .to_owned()
+}
+
+fn config(id: &str, concurrency: u32) -> Value {
+    json!({
+        "migration_id": id,
+        "source": {"host": "db.internal.example.com", "user": "dts",
+                   "password": {"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:src-AbC", "key": "password"},
+                   "database": "shop"},
+        "destination": {"endpoint": "https://shop.cn-hangzhou.ots.aliyuncs.com", "instance": "shop",
+                        "access_key_id": {"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ots-DeF", "key": "ak"},
+                        "access_key_secret": {"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ots-DeF", "key": "sk"}},
+        "writer": {"concurrency": concurrency}
+    })
+}
+
+fn eventbridge(id: &str, detail: Value) -> LambdaEvent<Value> {
+    let payload = json!({
+        "version": "0", "id": id, "detail-type": "tsmigrate start", "source": "custom.tsmigrate",
+        "account": "123456789012", "time": "2026-05-01T12:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": detail
+    });
+    let mut context = Context::default();
+    // Each delivery is a new Lambda request; only the event id is shared.
+    context.request_id = format!("req-{}", unique_suffix());
+    LambdaEvent::new(payload, context)
+}
+
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+async fn executions(sfn: &aws_sdk_sfn::Client, arn: &str) -> Vec<(String, String)> {
+    let listed = sfn
+        .list_executions()
+        .state_machine_arn(arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListExecutions: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)));
+    let mut out = Vec::new();
+    for e in listed.executions() {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(e.execution_arn())
+            .send()
+            .await
+            .expect("DescribeExecution");
+        out.push((e.name().to_owned(), described.input().unwrap_or("").to_owned()));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn start_migration_starts_one_execution_per_distinct_event() {
+    tsmigrate_functions::init_tracing();
+    let sdk = sdk_config().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let arn = create_state_machine(&sfn, "tsmigrate-dedup").await;
+    let starter = Starter::new(sfn.clone(), arn.clone());
+
+    let detail = json!({"config": config("shop", 8), "mode": "full_and_incremental"});
+    let first: Started = serde_json::from_value(
+        starter
+            .handle(eventbridge("ev-1", detail.clone()))
+            .await
+            .expect("first start"),
+    )
+    .expect("answer");
+    assert!(first.started, "{first:?}");
+    assert!(first.execution_name.starts_with("shop-full_and_incremental-"), "{first:?}");
+
+    // The same event again (EventBridge delivers at least once): nothing new.
+    let again: Started = serde_json::from_value(
+        starter
+            .handle(eventbridge("ev-1", detail.clone()))
+            .await
+            .expect("duplicate start succeeds"),
+    )
+    .expect("answer");
+    assert!(!again.started, "{again:?}");
+    assert_eq!(again.execution_arn, first.execution_arn);
+    assert_eq!(again.execution_name, first.execution_name);
+    assert_eq!(again.existing_status.as_deref(), Some("RUNNING"), "{again:?}");
+
+    let listed = executions(&sfn, &arn).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, first.execution_name);
+    let input: Value = serde_json::from_str(&listed[0].1).expect("input is JSON");
+    assert_eq!(input["mode"], json!("full_and_incremental"));
+    assert_eq!(input["config"]["migration_id"], json!("shop"));
+    assert_eq!(input["config"]["writer"]["concurrency"], json!(8));
+    // Normalized: defaults spelled out.
+    assert_eq!(input["config"]["full"]["chunks_per_execution"], json!(200));
+    assert_eq!(
+        tsmigrate::config::from_json_value(&input["config"]).expect("the steps can parse it"),
+        tsmigrate::config::from_json_value(&config("shop", 8)).expect("config")
+    );
+
+    // A different config: a second execution.
+    let other = json!({"config": config("shop", 16), "mode": "full_and_incremental"});
+    let second: Started = serde_json::from_value(
+        starter
+            .handle(eventbridge("ev-1", other))
+            .await
+            .expect("second start"),
+    )
+    .expect("answer");
+    assert!(second.started);
+    assert_ne!(second.execution_name, first.execution_name);
+    let listed = executions(&sfn, &arn).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+
+    // A direct invoke pinned by an idempotency_key, twice from two requests: one execution.
+    let direct = json!({"config": config("shop", 8), "mode": "catch_up", "idempotency_key": "deploy-7"});
+    let mut names = Vec::new();
+    for request_id in ["req-x", "req-y"] {
+        let mut context = Context::default();
+        context.request_id = request_id.to_owned();
+        let out: Started = serde_json::from_value(
+            starter
+                .handle(LambdaEvent::new(direct.clone(), context))
+                .await
+                .expect("direct start"),
+        )
+        .expect("answer");
+        names.push((out.execution_name, out.started));
+    }
+    assert_eq!(names[0].0, names[1].0);
+    assert_eq!((names[0].1, names[1].1), (true, false));
+    assert!(names[0].0.starts_with("shop-catch_up-"));
+    assert_eq!(executions(&sfn, &arn).await.len(), 3);
+}
+
+#[tokio::test]
+async fn start_migration_reports_errors_by_name() {
+    let sdk = sdk_config().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let missing = Starter::new(
+        sfn.clone(),
+        "arn:aws:states:us-east-1:123456789012:stateMachine:does-not-exist",
+    );
+    let err = missing
+        .handle(eventbridge("ev-9", json!({"config": config("shop", 8)})))
+        .await
+        .expect_err("no such state machine");
+    assert_eq!(err.error_type, "Migration.Fatal", "{err:?}");
+    assert!(err.error_message.contains("StateMachineDoesNotExist"), "{err:?}");
+
+    let arn = create_state_machine(&sfn, "tsmigrate-errors").await;
+    let starter = Starter::new(sfn.clone(), arn.clone());
+    let mut bad = config("shop", 8);
+    bad["writer"]["bucket_count"] = json!(64);
+    let err = starter
+        .handle(eventbridge("ev-10", json!({"config": bad})))
+        .await
+        .expect_err("invalid config");
+    assert_eq!(err.error_type, "Migration.ConfigInvalid", "{err:?}");
+    assert!(executions(&sfn, &arn).await.is_empty());
+}
+
+#[tokio::test]
+async fn secrets_manager_resolver_reads_secrets_and_json_keys() {
+    let sdk = sdk_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let created = sm
+        .create_secret()
+        .name("tsmigrate/test-source")
+        .secret_string(r#"{"username":"dts","password":"pw-from-secrets-manager"}"#)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("CreateSecret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
+        });
+    let arn = created.arn().expect("arn").to_owned();
+    let resolver = SecretsManagerResolver::new(sm.clone());
+
+    let whole = resolver.fetch(&arn).await.expect("fetch");
+    assert!(whole.expose().contains("pw-from-secrets-manager"));
+    let pw = SecretRef::secret_arn(&arn, Some("password"))
+        .resolve("source.password", &resolver)
+        .await
+        .expect("resolve key");
+    assert_eq!(pw.expose(), "pw-from-secrets-manager");
+    // By name too.
+    let by_name = resolver.fetch("tsmigrate/test-source").await.expect("by name");
+    assert_eq!(by_name, whole);
+
+    let e = SecretRef::secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf", None)
+        .resolve("source.password", &resolver)
+        .await
+        .expect_err("missing secret");
+    let text = e.to_string();
+    assert!(text.contains("ResourceNotFoundException"), "{text}");
+    assert!(text.contains("source.password"), "{text}");
+    assert!(!text.contains("pw-from-secrets-manager"), "{text}");
+
+    // Cached for the TTL: an update is seen only by a resolver without cache.
+    sm.put_secret_value()
+        .secret_id(&arn)
+        .secret_string(r#"{"password":"rotated"}"#)
+        .send()
+        .await
+        .expect("PutSecretValue");
+    let cached = SecretRef::secret_arn(&arn, Some("password"))
+        .resolve("source.password", &resolver)
+        .await
+        .expect("cached");
+    assert_eq!(cached.expose(), "pw-from-secrets-manager");
+    let uncached = SecretsManagerResolver::with_ttl(sm, Duration::ZERO);
+    let fresh = SecretRef::secret_arn(&arn, Some("password"))
+        .resolve("source.password", &uncached)
+        .await
+        .expect("fresh");
+    assert_eq!(fresh.expose(), "rotated");
+}

@@ -1,0 +1,224 @@
+//! `start-migration` without AWS: the event shapes it accepts and refuses, validation, and the
+//! execution name's determinism. The Step Functions side runs against moto in
+//! `tests/aws_emulator.rs`.
+
+use serde_json::{json, Value};
+use tsmigrate_functions::start::{
+    execution_name, parse_event, Mode, Origin, StartRequest, MAX_EXECUTION_NAME_LEN,
+};
+
+fn config(id: &str) -> Value {
+    json!({
+        "migration_id": id,
+        "source": {"host": "db.internal.example.com", "user": "dts",
+                   "password": {"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:src-AbC", "key": "password"},
+                   "database": "shop"},
+        "destination": {"endpoint": "https://shop.cn-hangzhou.ots.aliyuncs.com", "instance": "shop",
+                        "access_key_id": {"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ots-DeF", "key": "ak"},
+                        "access_key_secret": {"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ots-DeF", "key": "sk"}}
+    })
+}
+
+fn eventbridge(id: &str, detail: Value) -> Value {
+    json!({
+        "version": "0", "id": id, "detail-type": "tsmigrate start", "source": "custom.tsmigrate",
+        "account": "123456789012", "time": "2026-05-01T12:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": detail
+    })
+}
+
+fn name_of(request: &StartRequest) -> String {
+    request.prepare().expect("prepare").name
+}
+
+fn parse(payload: Value, request_id: &str) -> StartRequest {
+    parse_event(&payload, request_id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn refused(payload: Value) -> String {
+    let e = parse_event(&payload, "req").expect_err("must be refused");
+    assert_eq!(e.name.as_str(), "Migration.ConfigInvalid", "{e}");
+    e.message
+}
+
+#[test]
+fn the_three_shapes() {
+    // (c) direct invoke, mode given.
+    let direct = parse(json!({"config": config("shop"), "mode": "catch_up"}), "req-1");
+    assert_eq!(direct.mode, Mode::CatchUp);
+    assert_eq!(direct.config.migration_id, "shop");
+    assert_eq!(
+        direct.origin,
+        Origin::LambdaRequest {
+            request_id: "req-1".into()
+        }
+    );
+    // Mode defaults to full_and_incremental; an idempotency_key is the dedup key.
+    let keyed = parse(
+        json!({"config": config("shop"), "idempotency_key": "deploy-42"}),
+        "req-1",
+    );
+    assert_eq!(keyed.mode, Mode::FullAndIncremental);
+    assert_eq!(keyed.origin, Origin::IdempotencyKey("deploy-42".into()));
+
+    // (a) EventBridge: detail holds the same object; the event id is the dedup key.
+    let eb = parse(
+        eventbridge("ev-1", json!({"config": config("shop"), "mode": "full_and_incremental"})),
+        "req-1",
+    );
+    assert_eq!(eb.mode, Mode::FullAndIncremental);
+    assert_eq!(
+        eb.origin,
+        Origin::EventBridge {
+            event_id: "ev-1".into()
+        }
+    );
+
+    // (b) S3 events are recognised and refused with the way out.
+    let s3_notification = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "cfg"}, "object": {"key": "shop.json", "eTag": "abc", "sequencer": "01"}}}]});
+    let s3_eventbridge = json!({"version": "0", "id": "e", "detail-type": "Object Created", "source": "aws.s3",
+        "detail": {"bucket": {"name": "cfg"}, "object": {"key": "shop.json", "etag": "abc"}}});
+    for event in [s3_notification, s3_eventbridge] {
+        let m = refused(event);
+        assert!(m.contains("S3 object events are not supported"), "{m}");
+        assert!(m.contains("EventBridge"), "{m}");
+    }
+}
+
+#[test]
+fn unrecognized_and_malformed_events_are_refused_without_quoting_values() {
+    let m = refused(json!({"hello": "hunter2"}));
+    assert!(m.contains("unrecognized event") && m.contains("[hello]"), "{m}");
+    assert!(!m.contains("hunter2"), "{m}");
+    let m = refused(json!("just a string"));
+    assert!(m.contains("not a JSON object"), "{m}");
+    let m = refused(json!({"config": config("shop"), "mode": "sometimes"}));
+    assert!(m.contains("unknown variant"), "{m}");
+    let m = refused(json!({"config": config("shop"), "moed": "catch_up"}));
+    assert!(m.contains("unknown field `moed`"), "{m}");
+    let m = refused(eventbridge("", json!({"config": config("shop")})));
+    assert!(m.contains("no \"id\""), "{m}");
+    let m = refused(eventbridge("ev", json!({"mode": "catch_up"})));
+    assert!(m.contains("missing field `config`"), "{m}");
+}
+
+#[test]
+fn configs_are_validated_and_literal_secrets_refused() {
+    let mut bad = config("shop");
+    bad["writer"] = json!({"concurrency": 2, "bucket_count": 8});
+    let m = refused(json!({"config": bad}));
+    assert!(m.contains("writer.bucket_count"), "{m}");
+
+    let mut typo = config("shop");
+    typo["migration_typos"] = json!(["full"]);
+    let m = refused(json!({"config": typo}));
+    assert!(m.contains("migration_typos"), "{m}");
+
+    // Literals are allowed by validate() for loopback setups, but never in an execution input.
+    let mut local = config("shop");
+    local["source"]["host"] = json!("127.0.0.1");
+    local["source"]["password"] = json!({"value": "local-hunter2"});
+    let m = refused(json!({"config": local}));
+    assert!(m.contains("source.password") && m.contains("secret_arn"), "{m}");
+    assert!(!m.contains("local-hunter2"), "{m}");
+
+    let mut full_only = config("shop");
+    full_only["migration_types"] = json!(["schema", "full"]);
+    let m = refused(json!({"config": full_only.clone(), "mode": "catch_up"}));
+    assert!(m.contains("catch_up") && m.contains("incremental"), "{m}");
+    parse(json!({"config": full_only}), "r");
+}
+
+#[test]
+fn the_input_is_the_normalized_config_and_mode() {
+    let request = parse(json!({"config": config("shop"), "mode": "catch_up"}), "r");
+    let prepared = request.prepare().expect("prepare");
+    assert_eq!(prepared.input["mode"], json!("catch_up"));
+    let cfg = &prepared.input["config"];
+    // Defaults are spelled out, so the ASL can read them without guarding for absence.
+    assert_eq!(cfg["full"]["chunks_per_execution"], json!(200));
+    assert_eq!(cfg["incremental"]["idle_wait_seconds"], json!(5));
+    assert_eq!(cfg["source"]["port"], json!(3306));
+    // Secret references stay references.
+    assert_eq!(
+        cfg["source"]["password"],
+        json!({"secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:src-AbC", "key": "password"})
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&prepared.input_text).expect("json"),
+        prepared.input
+    );
+    // The steps parse it back to the same config.
+    let again = tsmigrate::config::from_json_value(cfg).expect("parses");
+    assert_eq!(again, request.config);
+}
+
+#[test]
+fn execution_names_are_deterministic() {
+    let event = eventbridge("ev-1", json!({"config": config("shop"), "mode": "full_and_incremental"}));
+    let first = name_of(&parse(event.clone(), "req-a"));
+    // The same event delivered again (another Lambda request): the same name.
+    assert_eq!(name_of(&parse(event.clone(), "req-b")), first);
+    assert!(first.starts_with("shop-full_and_incremental-"), "{first}");
+    assert!(first.len() <= MAX_EXECUTION_NAME_LEN);
+    assert!(first
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+
+    // Key order and spelled-out defaults do not matter: the input is normalized.
+    let mut reordered = serde_json::Map::new();
+    let original = config("shop");
+    let mut keys: Vec<&String> = original.as_object().expect("object").keys().collect();
+    keys.reverse();
+    for k in keys {
+        reordered.insert(k.clone(), original[k].clone());
+    }
+    let mut explicit = Value::Object(reordered);
+    explicit["source"]["port"] = json!(3306);
+    explicit["full"] = json!({"chunk_rows": 200000});
+    let same = eventbridge("ev-1", json!({"config": explicit, "mode": "full_and_incremental"}));
+    assert_eq!(name_of(&parse(same, "req-c")), first);
+
+    // Another event, mode or config: another name.
+    let other_event = eventbridge("ev-2", json!({"config": config("shop")}));
+    assert_ne!(name_of(&parse(other_event, "req-a")), first);
+    let other_mode = eventbridge("ev-1", json!({"config": config("shop"), "mode": "catch_up"}));
+    let other_mode = name_of(&parse(other_mode, "req-a"));
+    assert_ne!(other_mode, first);
+    assert!(other_mode.starts_with("shop-catch_up-"), "{other_mode}");
+    let mut changed = config("shop");
+    changed["writer"] = json!({"concurrency": 16});
+    let other_config = eventbridge("ev-1", json!({"config": changed}));
+    assert_ne!(name_of(&parse(other_config, "req-a")), first);
+
+    // Direct invokes: Lambda's retry of one request keeps the name, a new request does not,
+    // unless the caller pins it with an idempotency_key.
+    let direct = json!({"config": config("shop")});
+    let a = name_of(&parse(direct.clone(), "req-a"));
+    assert_eq!(name_of(&parse(direct.clone(), "req-a")), a);
+    assert_ne!(name_of(&parse(direct, "req-b")), a);
+    let keyed = json!({"config": config("shop"), "idempotency_key": "k1"});
+    assert_eq!(
+        name_of(&parse(keyed.clone(), "req-a")),
+        name_of(&parse(keyed, "req-b"))
+    );
+
+    // A 64-character id still fits in 80 characters, hash intact.
+    let long_id = "x".repeat(64);
+    let long = name_of(&parse(json!({"config": config(&long_id)}), "r"));
+    assert!(long.len() <= MAX_EXECUTION_NAME_LEN, "{long}");
+    assert_eq!(long.rsplit('-').next().map(str::len), Some(16), "{long}");
+
+    // The name is a pure function of its inputs.
+    let input = json!({"b": 1, "a": [1, 2]});
+    let reordered_input = json!({"a": [1, 2], "b": 1});
+    assert_eq!(
+        execution_name("m", Mode::CatchUp, &input, "k"),
+        execution_name("m", Mode::CatchUp, &reordered_input, "k")
+    );
+    assert_ne!(
+        execution_name("m", Mode::CatchUp, &input, "k"),
+        execution_name("m", Mode::CatchUp, &input, "k2")
+    );
+}

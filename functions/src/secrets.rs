@@ -66,7 +66,12 @@ impl SecretsManagerResolver {
             .send()
             .await
             // The SDK's error text names the error code and message; it never holds the secret.
-            .map_err(|e| format!("GetSecretValue on {secret_id} failed: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "GetSecretValue on {secret_id} failed: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
         let text = output.secret_string().ok_or_else(|| {
             format!(
                 "secret {secret_id} has no SecretString (binary secrets are not supported); \

@@ -21,14 +21,20 @@
 //! hex digits a SHA-256 of the canonical input (object keys sorted) and a dedup key: the
 //! EventBridge event id, else the request's `idempotency_key`, else the Lambda request id (which
 //! Lambda keeps when it retries an asynchronous invoke). A redelivered event therefore maps to
-//! the same name, Step Functions refuses a second execution of that name
-//! (`ExecutionAlreadyExists`), and the function answers with the existing execution instead of
-//! failing. A different config, mode or event gives another name. Two executions of one
-//! migration never write at once anyway: the lease taken by `Begin` fences them (invariant 4).
+//! the same name; the function finds the execution of that name (`DescribeExecution`) and
+//! answers with it (`"started": false`) instead of starting another, and Step Functions itself
+//! never runs two executions of one name (a racing `StartExecution` gets the running one, or
+//! `ExecutionAlreadyExists`, which is answered the same way). Names stay taken for 90 days after
+//! an execution closes. A different config, mode or event gives another name. Two executions of
+//! one migration never write at once anyway: the lease taken by `Begin` fences them (invariant 4).
+//!
+//! IAM: `states:StartExecution` on the state machine and `states:DescribeExecution` on its
+//! executions (without the latter, duplicates are still refused, but answered as started).
 
 use std::fmt::Write as _;
 
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -211,8 +217,8 @@ fn validate_body(body: StartBody, origin: Origin) -> Result<StartRequest, StepEr
             ));
         }
     }
-    let config = config::from_json_value(&body.config)
-        .map_err(|e| invalid(format!("config: {e}")))?;
+    let config =
+        config::from_json_value(&body.config).map_err(|e| invalid(format!("config: {e}")))?;
     if let Err(problems) = config.validate() {
         return Err(invalid(problems.to_string()));
     }
@@ -411,9 +417,29 @@ impl Starter {
     }
 
     /// Starts the execution for `request`, or finds the one a previous delivery started.
+    ///
+    /// The execution is looked up first (`DescribeExecution` of the name's ARN), so a duplicate
+    /// answers `started: false` with the execution's status. Two deliveries racing past the
+    /// lookup both call `StartExecution`; Step Functions then starts one execution and answers
+    /// both with it (same name and input while it runs), so both report `started: true` but
+    /// still only one execution exists.
     pub async fn start(&self, request: &StartRequest) -> Result<Started, StepError> {
         let prepared = request.prepare()?;
         let answer = |execution_arn: String, started: bool, existing_status: Option<String>| {
+            tracing::info!(
+                migration_id = %request.config.migration_id,
+                mode = request.mode.as_str(),
+                origin = request.origin.kind(),
+                execution_name = %prepared.name,
+                execution_arn = %execution_arn,
+                started,
+                "{}",
+                if started {
+                    "execution started"
+                } else {
+                    "execution already exists (duplicate event): nothing started"
+                }
+            );
             Started {
                 execution_arn,
                 execution_name: prepared.name.clone(),
@@ -423,6 +449,12 @@ impl Starter {
                 existing_status,
             }
         };
+        let derived = execution_arn(&self.state_machine_arn, &prepared.name);
+        if let Some(arn) = &derived {
+            if let Some(status) = self.lookup(arn, &prepared).await? {
+                return Ok(answer(arn.clone(), false, Some(status)));
+            }
+        }
         let sent = self
             .sfn
             .start_execution()
@@ -432,78 +464,71 @@ impl Starter {
             .send()
             .await;
         match sent {
-            Ok(output) => {
-                tracing::info!(
-                    migration_id = %request.config.migration_id,
-                    mode = request.mode.as_str(),
-                    origin = request.origin.kind(),
-                    execution_name = %prepared.name,
-                    execution_arn = %output.execution_arn(),
-                    "execution started"
-                );
-                Ok(answer(output.execution_arn().to_owned(), true, None))
-            }
+            Ok(output) => Ok(answer(output.execution_arn().to_owned(), true, None)),
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), StartExecutionError::ExecutionAlreadyExists(_)) =>
             {
-                let (arn, status) = self.existing(&prepared).await?;
-                tracing::info!(
-                    migration_id = %request.config.migration_id,
-                    mode = request.mode.as_str(),
-                    origin = request.origin.kind(),
-                    execution_name = %prepared.name,
-                    execution_arn = %arn,
-                    "execution already exists (duplicate event): nothing started"
-                );
+                // Started by a delivery racing with this one, or the lookup was not allowed.
+                let arn = derived.ok_or_else(|| {
+                    StepError::fatal(format!(
+                        "an execution named {} already exists, and its ARN cannot be derived \
+                         from {} ({STATE_MACHINE_ARN_ENV} must be an unqualified state machine \
+                         ARN)",
+                        prepared.name, self.state_machine_arn
+                    ))
+                })?;
+                let status = self.lookup(&arn, &prepared).await?;
                 Ok(answer(arn, false, status))
             }
             Err(e) => Err(start_error(&self.state_machine_arn, &e)),
         }
     }
 
-    /// The execution a previous delivery started: its ARN, and its status when
-    /// `DescribeExecution` answers. An execution of that name with another input is an error.
-    async fn existing(&self, prepared: &Prepared) -> Result<(String, Option<String>), StepError> {
-        let arn = execution_arn(&self.state_machine_arn, &prepared.name).ok_or_else(|| {
-            StepError::fatal(format!(
-                "an execution named {} already exists, and its ARN cannot be derived from {} \
-                 ({STATE_MACHINE_ARN_ENV} must be an unqualified state machine ARN)",
-                prepared.name, self.state_machine_arn
-            ))
-        })?;
-        match self.sfn.describe_execution().execution_arn(&arn).send().await {
-            Ok(described) => {
-                let same = described
-                    .input()
-                    .and_then(|text| serde_json::from_str::<Value>(text).ok())
-                    .is_some_and(|existing| existing == prepared.input);
-                if !same {
-                    return Err(StepError::fatal(format!(
-                        "an execution named {} already exists with a different input; this \
-                         should not happen (the name hashes the input): start it under \
-                         another idempotency_key",
-                        prepared.name
-                    )));
-                }
-                Ok((arn, Some(described.status().as_str().to_owned())))
+    /// The status of execution `arn` if it exists with `prepared`'s input; `None` if it does
+    /// not exist or cannot be read (no `states:DescribeExecution` permission: then
+    /// `StartExecution` decides). An execution of that name with another input is an error.
+    async fn lookup(&self, arn: &str, prepared: &Prepared) -> Result<Option<String>, StepError> {
+        let described = match self
+            .sfn
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+        {
+            Ok(d) => d,
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DescribeExecutionError::ExecutionDoesNotExist(_)) =>
+            {
+                return Ok(None)
             }
             Err(e) => {
                 tracing::warn!(
                     execution_arn = %arn,
                     error = %DisplayErrorContext(&e),
-                    "DescribeExecution of the existing execution failed; answering with its derived ARN"
+                    "DescribeExecution failed; relying on StartExecution's name check"
                 );
-                Ok((arn, None))
+                return Ok(None);
             }
+        };
+        let same = described
+            .input()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .is_some_and(|existing| existing == prepared.input);
+        if !same {
+            return Err(StepError::fatal(format!(
+                "an execution named {} already exists with a different input; this should not \
+                 happen (the name hashes the input): start it under another idempotency_key",
+                prepared.name
+            )));
         }
+        Ok(Some(described.status().as_str().to_owned()))
     }
 }
 
 /// `arn:…:states:R:A:stateMachine:M` + name → `arn:…:states:R:A:execution:M:name`.
 pub fn execution_arn(state_machine_arn: &str, name: &str) -> Option<String> {
     let parts: Vec<&str> = state_machine_arn.split(':').collect();
-    if parts.len() != 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "stateMachine"
-    {
+    if parts.len() != 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "stateMachine" {
         return None;
     }
     Some(format!(
@@ -527,8 +552,11 @@ fn start_error<R: std::fmt::Debug>(
             StartExecutionError::ExecutionLimitExceeded(_) => ErrorName::Transient,
             other => match other.code() {
                 Some(
-                    "ThrottlingException" | "ServiceUnavailable" | "InternalServerError"
-                    | "InternalFailure" | "RequestTimeout",
+                    "ThrottlingException"
+                    | "ServiceUnavailable"
+                    | "InternalServerError"
+                    | "InternalFailure"
+                    | "RequestTimeout",
                 ) => ErrorName::Transient,
                 _ => ErrorName::Fatal,
             },
@@ -544,8 +572,8 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
-        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"d":2,"c":"x"}],"x":null}}"#)
-            .unwrap();
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"d":2,"c":"x"}],"x":null}}"#).unwrap();
         let mut out = String::new();
         write_canonical(&a, &mut out);
         assert_eq!(out, r#"{"a":{"x":null,"y":[1,{"c":"x","d":2}]},"b":1}"#);
@@ -554,10 +582,17 @@ mod tests {
     #[test]
     fn execution_arn_is_derived_from_the_state_machine_arn() {
         assert_eq!(
-            execution_arn("arn:aws:states:us-east-1:123456789012:stateMachine:mig", "n-1").as_deref(),
+            execution_arn(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:mig",
+                "n-1"
+            )
+            .as_deref(),
             Some("arn:aws:states:us-east-1:123456789012:execution:mig:n-1")
         );
-        assert_eq!(execution_arn("arn:aws:states:us-east-1:1:stateMachine:mig:3", "n"), None);
+        assert_eq!(
+            execution_arn("arn:aws:states:us-east-1:1:stateMachine:mig:3", "n"),
+            None
+        );
         assert_eq!(execution_arn("mig", "n"), None);
     }
 
@@ -570,6 +605,9 @@ mod tests {
             assert!(name.contains(mode.as_str()));
         }
         let short = execution_name("shop", Mode::CatchUp, &serde_json::json!({}), "k");
-        assert!(short.starts_with("shop-catch_up-") && short.len() == 14 + 16, "{short}");
+        assert!(
+            short.starts_with("shop-catch_up-") && short.len() == 14 + 16,
+            "{short}"
+        );
     }
 }

@@ -81,13 +81,20 @@ fn start_moto() -> Moto {
         .stdout(log_file.try_clone().expect("log"))
         .stderr(log_file)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}; run .ci/run", python.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start moto with {}: {e}; run .ci/run",
+                python.display()
+            )
+        });
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             let mut text = String::new();
             let _ = std::fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut text));
-            panic!("moto exited ({status}) before answering; run .ci/run to (re)install it\n{text}");
+            panic!(
+                "moto exited ({status}) before answering; run .ci/run to (re)install it\n{text}"
+            );
         }
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
@@ -123,7 +130,9 @@ fn definition() -> (String, &'static str) {
             let mut out = String::new();
             let mut rest = text.as_str();
             while let Some(start) = rest.find("${") {
-                let Some(len) = rest[start..].find('}') else { break };
+                let Some(len) = rest[start..].find('}') else {
+                    break;
+                };
                 out.push_str(&rest[..start]);
                 let var = &rest[start + 2..start + len];
                 out.push_str(&format!(
@@ -150,7 +159,12 @@ async fn create_state_machine(sfn: &aws_sdk_sfn::Client, name: &str) -> String {
         .role_arn("arn:aws:iam::123456789012:role/tsmigrate-sfn")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("CreateStateMachine: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)))
+        .unwrap_or_else(|e| {
+            panic!(
+                "CreateStateMachine: {}",
+                aws_sdk_sfn::error::DisplayErrorContext(&e)
+            )
+        })
         .state_machine_arn()
         .to_owned()
 }
@@ -193,7 +207,12 @@ async fn executions(sfn: &aws_sdk_sfn::Client, arn: &str) -> Vec<(String, String
         .state_machine_arn(arn)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("ListExecutions: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "ListExecutions: {}",
+                aws_sdk_sfn::error::DisplayErrorContext(&e)
+            )
+        });
     let mut out = Vec::new();
     for e in listed.executions() {
         let described = sfn
@@ -202,7 +221,10 @@ async fn executions(sfn: &aws_sdk_sfn::Client, arn: &str) -> Vec<(String, String
             .send()
             .await
             .expect("DescribeExecution");
-        out.push((e.name().to_owned(), described.input().unwrap_or("").to_owned()));
+        out.push((
+            e.name().to_owned(),
+            described.input().unwrap_or("").to_owned(),
+        ));
     }
     out.sort();
     out
@@ -225,7 +247,12 @@ async fn start_migration_starts_one_execution_per_distinct_event() {
     )
     .expect("answer");
     assert!(first.started, "{first:?}");
-    assert!(first.execution_name.starts_with("shop-full_and_incremental-"), "{first:?}");
+    assert!(
+        first
+            .execution_name
+            .starts_with("shop-full_and_incremental-"),
+        "{first:?}"
+    );
 
     // The same event again (EventBridge delivers at least once): nothing new.
     let again: Started = serde_json::from_value(
@@ -238,7 +265,11 @@ async fn start_migration_starts_one_execution_per_distinct_event() {
     assert!(!again.started, "{again:?}");
     assert_eq!(again.execution_arn, first.execution_arn);
     assert_eq!(again.execution_name, first.execution_name);
-    assert_eq!(again.existing_status.as_deref(), Some("RUNNING"), "{again:?}");
+    assert_eq!(
+        again.existing_status.as_deref(),
+        Some("RUNNING"),
+        "{again:?}"
+    );
 
     let listed = executions(&sfn, &arn).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
@@ -269,7 +300,8 @@ async fn start_migration_starts_one_execution_per_distinct_event() {
     assert_eq!(listed.len(), 2, "{listed:?}");
 
     // A direct invoke pinned by an idempotency_key, twice from two requests: one execution.
-    let direct = json!({"config": config("shop", 8), "mode": "catch_up", "idempotency_key": "deploy-7"});
+    let direct =
+        json!({"config": config("shop", 8), "mode": "catch_up", "idempotency_key": "deploy-7"});
     let mut names = Vec::new();
     for request_id in ["req-x", "req-y"] {
         let mut context = Context::default();
@@ -302,7 +334,10 @@ async fn start_migration_reports_errors_by_name() {
         .await
         .expect_err("no such state machine");
     assert_eq!(err.error_type, "Migration.Fatal", "{err:?}");
-    assert!(err.error_message.contains("StateMachineDoesNotExist"), "{err:?}");
+    assert!(
+        err.error_message.contains("StateMachineDoesNotExist"),
+        "{err:?}"
+    );
 
     let arn = create_state_machine(&sfn, "tsmigrate-errors").await;
     let starter = Starter::new(sfn.clone(), arn.clone());
@@ -327,7 +362,10 @@ async fn secrets_manager_resolver_reads_secrets_and_json_keys() {
         .send()
         .await
         .unwrap_or_else(|e| {
-            panic!("CreateSecret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
+            panic!(
+                "CreateSecret: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            )
         });
     let arn = created.arn().expect("arn").to_owned();
     let resolver = SecretsManagerResolver::new(sm.clone());
@@ -340,13 +378,19 @@ async fn secrets_manager_resolver_reads_secrets_and_json_keys() {
         .expect("resolve key");
     assert_eq!(pw.expose(), "pw-from-secrets-manager");
     // By name too.
-    let by_name = resolver.fetch("tsmigrate/test-source").await.expect("by name");
+    let by_name = resolver
+        .fetch("tsmigrate/test-source")
+        .await
+        .expect("by name");
     assert_eq!(by_name, whole);
 
-    let e = SecretRef::secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf", None)
-        .resolve("source.password", &resolver)
-        .await
-        .expect_err("missing secret");
+    let e = SecretRef::secret_arn(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf",
+        None,
+    )
+    .resolve("source.password", &resolver)
+    .await
+    .expect_err("missing secret");
     let text = e.to_string();
     assert!(text.contains("ResourceNotFoundException"), "{text}");
     assert!(text.contains("source.password"), "{text}");

@@ -44,7 +44,10 @@ fn refused(payload: Value) -> String {
 #[test]
 fn the_three_shapes() {
     // (c) direct invoke, mode given.
-    let direct = parse(json!({"config": config("shop"), "mode": "catch_up"}), "req-1");
+    let direct = parse(
+        json!({"config": config("shop"), "mode": "catch_up"}),
+        "req-1",
+    );
     assert_eq!(direct.mode, Mode::CatchUp);
     assert_eq!(direct.config.migration_id, "shop");
     assert_eq!(
@@ -63,7 +66,10 @@ fn the_three_shapes() {
 
     // (a) EventBridge: detail holds the same object; the event id is the dedup key.
     let eb = parse(
-        eventbridge("ev-1", json!({"config": config("shop"), "mode": "full_and_incremental"})),
+        eventbridge(
+            "ev-1",
+            json!({"config": config("shop"), "mode": "full_and_incremental"}),
+        ),
         "req-1",
     );
     assert_eq!(eb.mode, Mode::FullAndIncremental);
@@ -89,7 +95,10 @@ fn the_three_shapes() {
 #[test]
 fn unrecognized_and_malformed_events_are_refused_without_quoting_values() {
     let m = refused(json!({"hello": "hunter2"}));
-    assert!(m.contains("unrecognized event") && m.contains("[hello]"), "{m}");
+    assert!(
+        m.contains("unrecognized event") && m.contains("[hello]"),
+        "{m}"
+    );
     assert!(!m.contains("hunter2"), "{m}");
     let m = refused(json!("just a string"));
     assert!(m.contains("not a JSON object"), "{m}");
@@ -120,7 +129,10 @@ fn configs_are_validated_and_literal_secrets_refused() {
     local["source"]["host"] = json!("127.0.0.1");
     local["source"]["password"] = json!({"value": "local-hunter2"});
     let m = refused(json!({"config": local}));
-    assert!(m.contains("source.password") && m.contains("secret_arn"), "{m}");
+    assert!(
+        m.contains("source.password") && m.contains("secret_arn"),
+        "{m}"
+    );
     assert!(!m.contains("local-hunter2"), "{m}");
 
     let mut full_only = config("shop");
@@ -156,7 +168,10 @@ fn the_input_is_the_normalized_config_and_mode() {
 
 #[test]
 fn execution_names_are_deterministic() {
-    let event = eventbridge("ev-1", json!({"config": config("shop"), "mode": "full_and_incremental"}));
+    let event = eventbridge(
+        "ev-1",
+        json!({"config": config("shop"), "mode": "full_and_incremental"}),
+    );
     let first = name_of(&parse(event.clone(), "req-a"));
     // The same event delivered again (another Lambda request): the same name.
     assert_eq!(name_of(&parse(event.clone(), "req-b")), first);
@@ -177,13 +192,19 @@ fn execution_names_are_deterministic() {
     let mut explicit = Value::Object(reordered);
     explicit["source"]["port"] = json!(3306);
     explicit["full"] = json!({"chunk_rows": 200000});
-    let same = eventbridge("ev-1", json!({"config": explicit, "mode": "full_and_incremental"}));
+    let same = eventbridge(
+        "ev-1",
+        json!({"config": explicit, "mode": "full_and_incremental"}),
+    );
     assert_eq!(name_of(&parse(same, "req-c")), first);
 
     // Another event, mode or config: another name.
     let other_event = eventbridge("ev-2", json!({"config": config("shop")}));
     assert_ne!(name_of(&parse(other_event, "req-a")), first);
-    let other_mode = eventbridge("ev-1", json!({"config": config("shop"), "mode": "catch_up"}));
+    let other_mode = eventbridge(
+        "ev-1",
+        json!({"config": config("shop"), "mode": "catch_up"}),
+    );
     let other_mode = name_of(&parse(other_mode, "req-a"));
     assert_ne!(other_mode, first);
     assert!(other_mode.starts_with("shop-catch_up-"), "{other_mode}");

@@ -73,11 +73,25 @@ async fn precheck_reports_an_unreachable_source_as_a_failed_item_not_an_error() 
             .find(|i| i["name"] == json!(name))
             .unwrap_or_else(|| panic!("no {name} item in {out:#}"))
     };
-    assert_eq!(item("source_connection")["status"], json!("failed"), "{out:#}");
-    assert_eq!(item("destination_connection")["status"], json!("failed"), "{out:#}");
-    assert!(!item("source_connection")["fix"].as_str().unwrap_or("").is_empty());
+    assert_eq!(
+        item("source_connection")["status"],
+        json!("failed"),
+        "{out:#}"
+    );
+    assert_eq!(
+        item("destination_connection")["status"],
+        json!("failed"),
+        "{out:#}"
+    );
+    assert!(!item("source_connection")["fix"]
+        .as_str()
+        .unwrap_or("")
+        .is_empty());
     let text = out.to_string();
-    assert!(!text.contains("hunter2"), "a resolved secret leaked into the report: {text}");
+    assert!(
+        !text.contains("hunter2"),
+        "a resolved secret leaked into the report: {text}"
+    );
 }
 
 #[tokio::test]
@@ -89,8 +103,14 @@ async fn an_invalid_config_is_a_diagnostic_named_config_invalid() {
         let err = handle_step(step, event(json!({"config": config.clone()})), &resolver)
             .await
             .expect_err("validation must fail");
-        assert_eq!(err.error_type, "Migration.ConfigInvalid", "{step:?}: {err:?}");
-        assert!(err.error_message.contains("writer.bucket_count"), "{step:?}: {err:?}");
+        assert_eq!(
+            err.error_type, "Migration.ConfigInvalid",
+            "{step:?}: {err:?}"
+        );
+        assert!(
+            err.error_message.contains("writer.bucket_count"),
+            "{step:?}: {err:?}"
+        );
     }
 }
 
@@ -127,8 +147,7 @@ async fn malformed_inputs_are_config_invalid_and_never_echo_secrets() {
 
     // A secret the resolver does not know: named by its reference, and the fix says what to do.
     let mut config = unreachable_config();
-    config["source"]["password"] =
-        json!({"secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:missing", "key": "password"});
+    config["source"]["password"] = json!({"secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:missing", "key": "password"});
     let err = handle_step(Step::Precheck, event(json!({"config": config})), &resolver)
         .await
         .expect_err("unknown secret");
@@ -143,8 +162,8 @@ fn every_step_has_its_binary_and_each_binary_runs_its_own_step() {
     let mut expected: Vec<String> = Step::ALL.iter().map(|s| function_name(*s)).collect();
     for step in Step::ALL {
         let file = bin_dir.join(format!("{}.rs", function_name(step)));
-        let text = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let call = format!("run_step_function(Step::{:?})", step);
         assert!(text.contains(&call), "{} must call {call}", file.display());
     }
@@ -153,7 +172,12 @@ fn every_step_has_its_binary_and_each_binary_runs_its_own_step() {
     let mut found: Vec<String> = std::fs::read_dir(&bin_dir)
         .expect("src/bin")
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".rs")
+                .map(str::to_owned)
+        })
         .collect();
     found.sort();
     assert_eq!(found, expected);

@@ -222,10 +222,8 @@ pub fn convert_value(col: &ColumnMapping, b: &[u8]) -> Result<Value, ConvertErro
         ColumnType::Boolean => {
             let v = match col.family {
                 Family::Bit => bit_value(col, b)?,
-                Family::Integer => match utf8(col, b)?.parse::<u64>() {
-                    Ok(v) => v,
-                    Err(_) => u64::MAX,
-                },
+                // anything but plain digits (e.g. a negative number) is not 0 or 1
+                Family::Integer => utf8(col, b)?.parse::<u64>().unwrap_or(u64::MAX),
                 _ => return Err(cannot(col)),
             };
             match v {

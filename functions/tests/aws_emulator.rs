@@ -135,6 +135,7 @@ fn definition() -> (String, &'static str) {
                 };
                 out.push_str(&rest[..start]);
                 let var = &rest[start + 2..start + len];
+                let var = var.strip_suffix("FunctionArn").unwrap_or(var);
                 out.push_str(&format!(
                     "arn:aws:lambda:us-east-1:123456789012:function:{var}"
                 ));

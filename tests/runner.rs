@@ -302,24 +302,41 @@ async fn full_and_incremental_with_three_chunks() {
         .collect();
     chunks.sort();
     assert_eq!(chunks, vec![0, 1, 2]);
-    // steps get the config and the execution name, not the whole state
+    // steps get the config, the execution name and the lease owner, not the whole state
     for (resource, input) in inv.inputs.lock().unwrap().iter() {
-        let keys: Vec<&str> = input
+        let mut keys: Vec<&str> = input
             .as_object()
             .unwrap()
             .keys()
             .map(String::as_str)
             .collect();
+        keys.sort();
         let expected: &[&str] = match resource.as_str() {
             "Precheck" => &["config"],
-            "Begin" | "BinlogBatch" => &["config", "execution_name", "mode"],
-            "CopyChunk" => &["chunk_index", "config", "execution_name"],
-            "Finish" => &["config", "execution_name", "outcome"],
-            _ => &["config", "execution_name"],
+            "Begin" => &["config", "execution_name", "mode"],
+            "BinlogBatch" => &["config", "execution_name", "lease_owner", "mode"],
+            "CopyChunk" => &["chunk_index", "config", "execution_name", "lease_owner"],
+            "Finish" => &[
+                "config",
+                "error",
+                "execution_name",
+                "lease_owner",
+                "outcome",
+            ],
+            _ => &["config", "execution_name", "lease_owner"],
         };
         assert_eq!(keys, expected, "{resource} input {input}");
         assert_eq!(input["config"], json!({"migration_id": "shop"}));
+        if resource != "Precheck" && resource != "Begin" {
+            assert_eq!(input["lease_owner"], "shop-1", "{resource} input {input}");
+        }
     }
+    let finish = inputs_of(&inv, "Finish");
+    assert_eq!(finish[0]["error"], Value::Null);
+    assert_eq!(
+        finish[0]["outcome"],
+        json!({"status": "continued", "error": null, "next_execution_name": "shop-c1"})
+    );
 }
 
 #[tokio::test]
@@ -352,10 +369,11 @@ async fn transient_and_connection_errors_are_retried() {
 async fn fatal_error_is_caught_recorded_and_fails_the_execution() {
     let inv = check("fatal_caught").await;
     let finish = inputs_of(&inv, "Finish");
-    assert_eq!(
-        finish[0]["outcome"]["error"],
-        json!({"Error": "Migration.Fatal", "Cause": "destination: table orders: invalid name"})
-    );
+    let error =
+        json!({"Error": "Migration.Fatal", "Cause": "destination: table orders: invalid name"});
+    assert_eq!(finish[0]["outcome"]["error"], error);
+    assert_eq!(finish[0]["error"], error);
+    assert_eq!(finish[0]["lease_owner"], "shop-1");
 }
 
 #[tokio::test]
@@ -432,7 +450,8 @@ async fn binlog_loop_continues_as_new_until_max_executions() {
                         .rsplit_once("-c")
                         .and_then(|(_, n)| n.parse().ok())
                         .unwrap_or(0);
-                    json!({"start_position": null, "next_execution_name": format!("shop-c{}", n + 1),
+                    json!({"lease_owner": name, "start_position": null,
+                           "next_execution_name": format!("shop-c{}", n + 1),
                            "settings": {"migration_types": ["incremental"], "max_concurrency": 4,
                                         "idle_wait_seconds": 5, "continue_as_new_after": 2}})
                 }

@@ -30,6 +30,19 @@ pub enum Command {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+    /// Compare source and destination rows (every chunk of the plan), listing mismatching keys.
+    Verify {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Only this chunk.
+        #[arg(long)]
+        chunk: Option<u32>,
+    },
+    /// Show a migration's phase, chunk progress, checkpoint and dirty rows from the state store.
+    Status {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Print the JSON Schema of the migration config.
     Schema,
     /// Migration config files.
@@ -58,6 +71,8 @@ pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Precheck { config, json } => steps_cmd::precheck(&config, json).await,
         Command::CreateSchema { config } => steps_cmd::create_schema(&config).await,
+        Command::Verify { config, chunk } => steps_cmd::verify(&config, chunk).await,
+        Command::Status { config } => steps_cmd::status(&config).await,
         Command::Schema => config_cmd::schema_cmd(),
         Command::Config {
             command: ConfigCommand::Check { file },

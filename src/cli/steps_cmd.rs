@@ -82,3 +82,98 @@ pub async fn create_schema(path: &Path) -> i32 {
         }
     }
 }
+
+pub async fn verify(path: &Path, chunk: Option<u32>) -> i32 {
+    let ctx = match context(path).await {
+        Ok(c) => c,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
+        }
+    };
+    match steps::verify::verify(&ctx, chunk).await {
+        Ok(v) => {
+            println!(
+                "matched {}, missing {}, different {}, extra {}, dirty (not migrated) {}",
+                v.matched, v.missing, v.different, v.extra, v.dirty
+            );
+            for m in &v.mismatched {
+                println!("  {m}");
+            }
+            if v.is_clean() {
+                println!("verify: source and destination match");
+                0
+            } else {
+                println!("verify: MISMATCHES found");
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+pub async fn status(path: &Path) -> i32 {
+    let ctx = match context(path).await {
+        Ok(c) => c,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
+        }
+    };
+    let store = steps::lifecycle::state_store(&ctx);
+    let report = async {
+        let status = store.status().await?;
+        let chunks = store.chunks().await.unwrap_or_default();
+        let done = chunks
+            .iter()
+            .filter(|c| c.status == crate::state::ChunkStatus::Done)
+            .count();
+        let rows: u64 = chunks.iter().map(|c| c.rows).sum();
+        let checkpoint = store.checkpoint().await?;
+        let lease = store.lease().await?;
+        let dirty = store.dirty_count().await?;
+        Ok::<_, crate::state::StateError>((status, chunks.len(), done, rows, checkpoint, lease, dirty))
+    }
+    .await;
+    match report {
+        Ok((status, total, done, rows, checkpoint, lease, dirty)) => {
+            let now = std::time::SystemTime::now();
+            match status {
+                Some(s) => println!(
+                    "phase: {}{}{}",
+                    s.phase,
+                    if s.stopped { " (stopped)" } else { "" },
+                    s.last_error.map(|e| format!(", last error: {e}")).unwrap_or_default()
+                ),
+                None => println!("phase: not started"),
+            }
+            println!("chunks: {done}/{total} done, {rows} rows copied");
+            match checkpoint {
+                Some(c) => {
+                    let lag = c.event_time.map(|t| {
+                        let now_s = now
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs() as i64)
+                            .unwrap_or(0);
+                        format!(", lag {} s", (now_s - t).max(0))
+                    });
+                    println!("binlog checkpoint: {}:{}{}", c.file, c.pos, lag.unwrap_or_default())
+                }
+                None => println!("binlog checkpoint: none"),
+            }
+            match lease {
+                Some(l) if !l.is_expired_at(now) => println!("running: execution {}", l.owner),
+                _ => println!("running: no execution holds the migration"),
+            }
+            println!("dirty rows: {dirty}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}

@@ -291,6 +291,6 @@ async fn interrupted_copy_resumes_and_leases_fence() {
     let v = steps::verify::verify(&ctx, None).await.unwrap();
     assert!(v.is_clean() && v.matched == 2000, "{v:?}");
 
-    steps::finish(&ctx, Some("first"), None).await.unwrap();
+    steps::finish(&ctx, Some("first"), None, None).await.unwrap();
     steps::begin(&ctx, "second").await.unwrap();
 }

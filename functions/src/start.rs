@@ -3,7 +3,8 @@
 //! Accepted events (anything else is `Migration.ConfigInvalid`, naming the shapes below):
 //!
 //! - a direct invoke `{"config": {…}, "mode": "full_and_incremental" | "catch_up",
-//!   "idempotency_key": "…"?}` (`mode` defaults to `full_and_incremental`);
+//!   "verify": true | false?, "idempotency_key": "…"?}` (`mode` defaults to
+//!   `full_and_incremental`; `verify` is passed on to the state machine when given);
 //! - an EventBridge event (a rule's target, or EventBridge Scheduler with the full event) whose
 //!   `detail` is that same object.
 //!
@@ -13,7 +14,8 @@
 //!
 //! The config is parsed and validated (`Migration.ConfigInvalid` lists every problem), literal
 //! `{"value": …}` secrets are refused (design invariant 5: the execution input is a state-machine
-//! payload), and the execution input is `{"config": <normalized config>, "mode": …}`: the config
+//! payload), and the execution input is `{"config": <normalized config>, "mode": …, "verify": …}`
+//! (`verify` only when the request has it): the config
 //! as the library serializes it, every default spelled out, so the state machine can read any
 //! field with a JSONPath without guarding for its absence.
 //!
@@ -113,6 +115,8 @@ struct StartBody {
     mode: Mode,
     #[serde(default)]
     idempotency_key: Option<String>,
+    #[serde(default)]
+    verify: Option<bool>,
 }
 
 /// A parsed, validated start request.
@@ -120,6 +124,8 @@ struct StartBody {
 pub struct StartRequest {
     pub config: MigrationConfig,
     pub mode: Mode,
+    /// The execution input's optional `verify` (run the Verify step after the full copy).
+    pub verify: Option<bool>,
     pub origin: Origin,
 }
 
@@ -245,6 +251,7 @@ fn validate_body(body: StartBody, origin: Origin) -> Result<StartRequest, StepEr
     Ok(StartRequest {
         config,
         mode: body.mode,
+        verify: body.verify,
         origin,
     })
 }
@@ -270,7 +277,10 @@ impl StartRequest {
                 )))
             }
         }
-        let input = serde_json::json!({"config": config, "mode": self.mode.as_str()});
+        let mut input = serde_json::json!({"config": config, "mode": self.mode.as_str()});
+        if let Some(verify) = self.verify {
+            input["verify"] = Value::Bool(verify);
+        }
         let input_text = input.to_string();
         if input_text.len() > MAX_INPUT_BYTES {
             return Err(invalid(format!(

@@ -147,6 +147,13 @@ fn the_input_is_the_normalized_config_and_mode() {
     let request = parse(json!({"config": config("shop"), "mode": "catch_up"}), "r");
     let prepared = request.prepare().expect("prepare");
     assert_eq!(prepared.input["mode"], json!("catch_up"));
+    let keys: Vec<&String> = prepared.input.as_object().expect("object").keys().collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    // `verify` is passed on when given.
+    let verified = parse(json!({"config": config("shop"), "verify": true}), "r");
+    let with_verify = verified.prepare().expect("prepare");
+    assert_eq!(with_verify.input["verify"], json!(true));
+    assert_eq!(with_verify.input["mode"], json!("full_and_incremental"));
     let cfg = &prepared.input["config"];
     // Defaults are spelled out, so the ASL can read them without guarding for absence.
     assert_eq!(cfg["full"]["chunks_per_execution"], json!(200));
@@ -212,6 +219,8 @@ fn execution_names_are_deterministic() {
     changed["writer"] = json!({"concurrency": 16});
     let other_config = eventbridge("ev-1", json!({"config": changed}));
     assert_ne!(name_of(&parse(other_config, "req-a")), first);
+    let with_verify = eventbridge("ev-1", json!({"config": config("shop"), "verify": false}));
+    assert_ne!(name_of(&parse(with_verify, "req-a")), first);
 
     // Direct invokes: Lambda's retry of one request keeps the name, a new request does not,
     // unless the caller pins it with an idempotency_key.

@@ -68,6 +68,9 @@ pub struct StepInput {
     /// passes it).
     #[serde(default)]
     pub error: Option<Value>,
+    /// Finish: `{status: succeeded|failed|continued, next_execution_name?}`.
+    #[serde(default)]
+    pub outcome: Option<Value>,
 }
 
 /// Runs `step` on `input`. Errors carry the design's names; retriable ones pass through the
@@ -118,8 +121,17 @@ async fn run_with_context(step: Step, ctx: &Context, input: &StepInput) -> Resul
         Step::CreateSchema => to_json(super::create_schema(ctx).await?),
         Step::Begin => to_json(super::begin(ctx, &owner()?).await?),
         Step::Finish => {
-            let error = input.error.as_ref().map(error_text);
-            to_json(super::finish(ctx, input.lease_owner.as_deref(), error.as_deref()).await?)
+            let error = input.error.as_ref().filter(|e| !e.is_null()).map(error_text);
+            let continue_as = input
+                .outcome
+                .as_ref()
+                .filter(|o| o.get("status").and_then(Value::as_str) == Some("continued"))
+                .and_then(|o| o.get("next_execution_name"))
+                .and_then(Value::as_str);
+            to_json(
+                super::finish(ctx, input.lease_owner.as_deref(), error.as_deref(), continue_as)
+                    .await?,
+            )
         }
         Step::PlanChunks => to_json(super::plan::plan_chunks(ctx).await?),
         Step::CopyChunk => {

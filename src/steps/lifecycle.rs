@@ -37,10 +37,39 @@ impl From<StateError> for StepError {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BeginOutput {
-    /// Who holds the lease; continue-as-new executions pass it on.
+    /// Who holds the lease: this execution.
     pub lease_owner: String,
     /// The binlog position incremental replay starts from (P0), when incremental is on.
     pub start_position: Option<Checkpoint>,
+    /// The name a continue-as-new execution takes (deterministic, so a retried
+    /// startExecution cannot start two).
+    pub next_execution_name: String,
+    /// The config's effective values the state machine branches on.
+    pub settings: Settings,
+}
+
+/// Values the state machine reads (defaults applied), so the ASL never guesses defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub migration_types: Vec<MigrationType>,
+    /// Chunks copied at once (DTS "threads" of the full migration).
+    pub max_concurrency: u32,
+    pub idle_wait_seconds: u32,
+    pub continue_as_new_after: u32,
+}
+
+/// `name-c1`, `name-c2`, …: the successor of an execution name (at most 80 characters).
+pub fn next_execution_name(name: &str) -> String {
+    let (base, n) = match name.rsplit_once("-c") {
+        Some((b, n)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => {
+            (b, n.parse::<u64>().unwrap_or(0))
+        }
+        _ => (name, 0),
+    };
+    let suffix = format!("-c{}", n + 1);
+    let mut base = base.to_owned();
+    base.truncate(80 - suffix.len());
+    base + &suffix
 }
 
 /// Takes the lease for `owner` (re-entrant for the same owner) and, when incremental is
@@ -77,9 +106,17 @@ pub async fn begin(ctx: &Context, owner: &str) -> Result<BeginOutput, StepError>
         };
     }
     set_phase(&store, "running", None, None).await?;
+    let cfg = &ctx.config;
     Ok(BeginOutput {
         lease_owner: owner.to_owned(),
         start_position,
+        next_execution_name: next_execution_name(owner),
+        settings: Settings {
+            migration_types: cfg.migration_types.clone(),
+            max_concurrency: cfg.writer.thread_count.max(1),
+            idle_wait_seconds: cfg.incremental.idle_wait_seconds,
+            continue_as_new_after: cfg.incremental.continue_as_new_after,
+        },
     })
 }
 
@@ -90,19 +127,31 @@ pub struct FinishOutput {
 }
 
 /// Records the outcome (`error` = the failure that ended the execution, if any) and releases
-/// the lease. Safe to call when `begin` never ran.
+/// the lease, or hands it to `continue_as` (the continue-as-new execution). Safe to call when
+/// `begin` never ran.
 pub async fn finish(
     ctx: &Context,
     owner: Option<&str>,
     error: Option<&str>,
+    continue_as: Option<&str>,
 ) -> Result<FinishOutput, StepError> {
     let store = state_store(ctx);
     store.ensure_table().await?;
+    if let (Some(owner), Some(next), None) = (owner, continue_as, error) {
+        // Hand over: release, then take it for the successor before it starts.
+        store.release_lease(owner).await?;
+        store.acquire_lease(next, LEASE_TTL).await?;
+        return Ok(FinishOutput {
+            phase: "continued".into(),
+            dirty_rows: 0,
+        });
+    }
     let phase = if error.is_some() { "failed" } else { "finished" };
     let dirty_rows = store.dirty_count().await?;
     let mut status = store.status().await?.unwrap_or_default();
     status.phase = phase.to_owned();
     status.stopped = true;
+    status.detail = None;
     status.dirty_rows = dirty_rows;
     status.last_error = error.map(str::to_owned);
     status.updated_at = unix_millis(store.now());
@@ -130,4 +179,18 @@ pub async fn set_phase(
     status.rows_copied += add_rows.unwrap_or(0);
     status.updated_at = unix_millis(store.now());
     store.set_status(&status).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_execution_name;
+
+    #[test]
+    fn successor_names_count_up_and_fit() {
+        assert_eq!(next_execution_name("run"), "run-c1");
+        assert_eq!(next_execution_name("run-c1"), "run-c2");
+        assert_eq!(next_execution_name("run-c99"), "run-c100");
+        assert_eq!(next_execution_name("a-cx"), "a-cx-c1");
+        assert!(next_execution_name(&"x".repeat(80)).len() <= 80);
+    }
 }

@@ -746,11 +746,14 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
         None => Some(store::encode_key(op.change.primary_key())),
         Some(_) => None,
     };
-    let put = match &op.change {
+    let put = match &mut op.change {
         RowChange::Put(row) => {
             let stored = put_row(&row.cells, o.max_versions);
             let returned = returned_cells(&stored, &op.return_columns);
             let value = (!stored.is_empty()).then(|| store::encode_row(&stored));
+            // The encoded row carries the cells from here on; freeing them on the caller's
+            // thread keeps that work off the single writer thread.
+            row.cells = Vec::new();
             Some((value, returned))
         }
         _ => None,
@@ -775,6 +778,21 @@ fn put_row(cells: &[Cell], max_versions: i32) -> StoredRow {
     }
     trim(&mut row, max_versions);
     row
+}
+
+/// A stored row as PUT cells (every version, with its timestamp).
+fn cells_of(row: StoredRow) -> Vec<Cell> {
+    row.columns
+        .into_iter()
+        .flat_map(|c| {
+            let name = c.name;
+            c.versions.into_iter().map(move |(ts, value)| Cell {
+                name: name.clone(),
+                value,
+                timestamp: Some(ts),
+            })
+        })
+        .collect()
 }
 
 fn trim(row: &mut StoredRow, max_versions: i32) {
@@ -1053,6 +1071,8 @@ fn storage_failed() -> ServiceError {
 struct SyncJob {
     file: Option<Arc<File>>,
     done: Vec<Done>,
+    /// Freed by the syncer rather than the writer.
+    trash: Vec<Vec<u8>>,
 }
 
 /// Group fsync: syncs the log once for every job queued meanwhile, then answers them. A failed
@@ -1222,12 +1242,13 @@ impl Writer {
             || self.journal.since_checkpoint() >= CHECKPOINT_BYTES
             || self.journal.last_checkpoint().elapsed() >= CHECKPOINT_INTERVAL;
         let mut done = Vec::with_capacity(cmds.len());
-        match self.apply_batch(cmds, &mut done, checkpoint) {
+        let mut trash = Vec::new();
+        match self.apply_batch(cmds, &mut done, &mut trash, checkpoint) {
             Ok((catalog_changed, file)) => {
                 if catalog_changed {
                     self.state.publish();
                 }
-                let job = SyncJob { file, done };
+                let job = SyncJob { file, done, trash };
                 if let Some(tx) = &self.sync_tx {
                     if let Err(mpsc::SendError(job)) = tx.send(job) {
                         job.done.into_iter().for_each(|d| d.fail(&writer_gone()));
@@ -1254,6 +1275,7 @@ impl Writer {
         &mut self,
         cmds: Vec<Command>,
         done: &mut Vec<Done>,
+        trash: &mut Vec<Vec<u8>>,
         checkpoint: bool,
     ) -> Result<(bool, Option<Arc<File>>), StoreError> {
         let txn = match self.store.begin_write() {
@@ -1281,7 +1303,7 @@ impl Writer {
                         for op in ops {
                             let r = match op {
                                 Err(e) => Err(e),
-                                Ok(p) => match state.apply_write(&mut s, p, &mut dirty) {
+                                Ok(p) => match state.apply_write(&mut s, p, &mut dirty, trash) {
                                     Ok(r) => r,
                                     Err(e) => {
                                         failed = Some(e);
@@ -1446,18 +1468,27 @@ impl Tables {
         }
     }
 
+    /// Applies one write. Buffers it no longer needs go to `trash`, freed off this thread.
     fn apply_write(
         &mut self,
         s: &mut WriteSession<'_>,
         p: PreparedOp,
         dirty: &mut HashSet<String>,
+        trash: &mut Vec<Vec<u8>>,
     ) -> Result<Result<WriteOutcome, ServiceError>, StoreError> {
         let Some(t) = self.tables.get_mut(&p.op.table) else {
             return Ok(Err(ServiceError::table_not_exist()));
         };
         let mut p = p;
         if p.epoch != t.meta.epoch {
-            // The table changed since the caller validated: validate again.
+            // The table changed since the caller validated: validate again (a PUT's cells come
+            // back from its encoded row).
+            if let (RowChange::Put(row), Some((Some(v), _))) = (&mut p.op.change, &p.put) {
+                row.cells = match store::decode_row(v) {
+                    Ok(r) => cells_of(r),
+                    Err(e) => return Ok(Err(e.into())),
+                };
+            }
             p = match prepare(&t.meta, p.op, now_ms()) {
                 Ok(p) => p,
                 Err(e) => return Ok(Err(e)),
@@ -1510,9 +1541,13 @@ impl Tables {
             RowChange::Put(row) => {
                 let (value, cells) = put.unwrap_or((None, Vec::new()));
                 match value {
-                    Some(v) => s.insert(table, &key, &v)?,
+                    Some(v) => {
+                        s.insert(table, &key, &v)?;
+                        trash.push(v);
+                    }
                     None => s.remove(table, &key)?,
                 }
+                trash.push(key);
                 (row.primary_key, cells)
             }
             RowChange::Update { primary_key, ops } => {

@@ -1,6 +1,7 @@
 //! The `tsmigrate` command line. Each subcommand is a thin shell over library functions.
 
 mod config_cmd;
+pub mod run_cmd;
 mod steps_cmd;
 mod tablestore_cmd;
 
@@ -17,6 +18,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a migration locally: the state machine in this process (Ctrl-C stops; run again
+    /// to resume).
+    Run {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// full_and_incremental (default) or catch_up.
+        #[arg(long, default_value = "full_and_incremental")]
+        mode: String,
+    },
     /// Check every precondition of a migration (exit 0 passed, 1 a check failed, 2 could not run).
     Precheck {
         #[arg(long, short = 'c', value_name = "FILE")]
@@ -69,6 +79,7 @@ pub enum ConfigCommand {
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
+        Command::Run { config, mode } => run_cmd::run(&config, &mode).await,
         Command::Precheck { config, json } => steps_cmd::precheck(&config, json).await,
         Command::CreateSchema { config } => steps_cmd::create_schema(&config).await,
         Command::Verify { config, chunk } => steps_cmd::verify(&config, chunk).await,

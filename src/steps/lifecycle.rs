@@ -146,6 +146,14 @@ pub async fn finish(
             dirty_rows: 0,
         });
     }
+    let Some(owner) = owner else {
+        // Begin never took the lease (e.g. LeaseHeld): the migration's status belongs to
+        // whoever holds it; change nothing.
+        return Ok(FinishOutput {
+            phase: "not_started".into(),
+            dirty_rows: 0,
+        });
+    };
     let phase = if error.is_some() { "failed" } else { "finished" };
     let dirty_rows = store.dirty_count().await?;
     let mut status = store.status().await?.unwrap_or_default();
@@ -156,9 +164,7 @@ pub async fn finish(
     status.last_error = error.map(str::to_owned);
     status.updated_at = unix_millis(store.now());
     store.set_status(&status).await?;
-    if let Some(owner) = owner {
-        store.release_lease(owner).await?;
-    }
+    store.release_lease(owner).await?;
     Ok(FinishOutput {
         phase: phase.to_owned(),
         dirty_rows,

@@ -3035,7 +3035,7 @@ mod tests {
         let mut lines = std::io::BufReader::new(stdout).lines();
         let mut acked = [-1i64; 4];
         let mut count = 0;
-        let mut parse = |line: &str, acked: &mut [i64; 4]| {
+        let parse = |line: &str, acked: &mut [i64; 4]| {
             let mut it = line.strip_prefix("acked ")?.split(' ');
             let w: usize = it.next()?.parse().ok()?;
             let call: i64 = it.next()?.parse().ok()?;

@@ -1,0 +1,151 @@
+//! Full-copy throughput: one table of ~200-byte rows, private MariaDB → embedded local
+//! Tablestore server, side by side in one run: end-to-end copy rows/s, the raw source read
+//! rate of the same pages (no writes), and the destination write rate alone; plus peak RSS.
+//!
+//! `cargo bench --bench full_copy` (env BENCH_ROWS, default 1000000).
+
+#[path = "../tests/harness/mariadb.rs"]
+#[allow(dead_code)]
+mod mariadb;
+
+use std::time::Instant;
+
+use mariadb::{MariaDb, USER, USER_PASSWORD};
+use tsmigrate::config::{
+    DestinationConfig, MigrationConfig, MigrationType, SecretRef, SecretString, SourceConfig,
+    TlsMode,
+};
+use tsmigrate::mapping::convert::{select_list, RowConverter};
+use tsmigrate::mysql::chunk_reader::{read_page, PageQuery};
+use tsmigrate::steps::{self, Context};
+use tsmigrate::tablestore::batch::BatchWriter;
+use tsmigrate::tablestore::client::BatchRow;
+use tsmigrate::tablestore::schema::{PkSchema, TableDef};
+use tsmigrate::tablestore::{Condition, PkType, PrimaryKey, Row, RowChange};
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let rows: u64 = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let db = MariaDb::start_with(&[]);
+        let d = db.fresh_database("bench").await;
+        db.exec(&format!(
+            "CREATE TABLE `{d}`.t (id BIGINT PRIMARY KEY, customer INT, status VARCHAR(16), amount DECIMAL(12,2), note VARCHAR(120), created DATETIME(6))"
+        ))
+        .await;
+        let load = Instant::now();
+        db.exec(&format!(
+            "INSERT INTO `{d}`.t SELECT seq, seq % 10007, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), (seq % 100000) / 100, REPEAT(CHAR(97 + seq % 26), 110), '2024-01-01' + INTERVAL seq SECOND FROM seq_1_to_{rows}"
+        ))
+        .await;
+        db.exec(&format!("ANALYZE TABLE `{d}`.t")).await;
+        eprintln!("loaded {rows} rows in {:.1} s", load.elapsed().as_secs_f64());
+
+        let dir = tempfile::tempdir()?;
+        let mut source = SourceConfig::new("127.0.0.1", USER, SecretRef::Literal(SecretString::new(USER_PASSWORD)), d.clone());
+        source.port = db.port();
+        source.tls = TlsMode::Disabled;
+        let dest = DestinationConfig::new(
+            format!("embedded:{}", dir.path().display()),
+            "local",
+            SecretRef::Literal(SecretString::new("local-ak")),
+            SecretRef::Literal(SecretString::new("local-secret")),
+        );
+        let mut cfg = MigrationConfig::new("bench", source, dest);
+        cfg.migration_types = vec![MigrationType::Schema, MigrationType::Full];
+        let secrets = cfg.detach_literal_secrets();
+        let ctx = Context::new(cfg, &secrets).await?;
+
+        // 1. End to end: schema, plan, every chunk (chunks copied `thread_count` at a time).
+        steps::create_schema(&ctx).await?;
+        steps::begin(&ctx, "bench").await?;
+        let start = Instant::now();
+        let plan = steps::plan::plan_chunks(&ctx).await?;
+        let threads = ctx.config.writer.thread_count.max(1) as usize;
+        let indexes: Vec<u32> = (plan.wave_start..plan.wave_start + plan.chunk_count).collect();
+        for group in indexes.chunks(threads) {
+            let mut set = Vec::new();
+            for &i in group {
+                set.push(async move {
+                    loop {
+                        let out = steps::copy::copy_chunk(&ctx, i, Some("bench")).await?;
+                        if out.done {
+                            return Ok::<_, steps::StepError>(out.rows);
+                        }
+                    }
+                });
+            }
+            for r in futures_util::future::join_all(set).await {
+                r?;
+            }
+        }
+        let e2e = rows as f64 / start.elapsed().as_secs_f64();
+        let rss = peak_rss_mb();
+
+        // 2. Source read alone: the same keyset pages, converted, no writes.
+        let mut conn = tsmigrate::mysql::connect_for_reading(&ctx.source).await?;
+        let info = tsmigrate::mysql::describe_table(&mut conn, &d, "t").await?;
+        let mapping = tsmigrate::mapping::map_table(&info, None, ctx.config.name_case)
+            .map_err(|p| format!("{p:?}"))?;
+        let conv = RowConverter::new(&mapping);
+        let mut q = PageQuery::new("t", select_list(&mapping, &ctx.config.float_precision), vec!["id".into()], ctx.config.full.page_rows);
+        let start = Instant::now();
+        let mut n = 0u64;
+        loop {
+            let page = read_page(&mut conn, &d, &q).await?;
+            for r in &page.rows {
+                conv.to_put_row(r).map_err(|e| e.to_string())?;
+            }
+            n += page.rows.len() as u64;
+            match (page.is_last(&q), page.last_key) {
+                (false, Some(k)) => q = q.after(k),
+                _ => break,
+            }
+        }
+        let read = n as f64 / start.elapsed().as_secs_f64();
+
+        // 3. Destination write alone: the same row shape, generated, same writer settings.
+        ctx.destination.create_table(&TableDef::new("w", vec![PkSchema::new("id", PkType::Integer)])).await?;
+        let w = BatchWriter::new(ctx.destination.clone(), steps::copy::writer_options(&ctx));
+        let note = "x".repeat(110);
+        let start = Instant::now();
+        for id in 0..rows as i64 {
+            w.write(BatchRow {
+                table: "w".into(),
+                change: RowChange::Put(
+                    Row::new(PrimaryKey::new().with("id", id))
+                        .with("customer", id % 10007)
+                        .with("status", "paid")
+                        .with("amount", "123.45")
+                        .with("note", note.as_str())
+                        .with("created", "2024-01-01 00:00:00.000000"),
+                ),
+                condition: Condition::ignore(),
+            })
+            .await?;
+        }
+        w.close().await?;
+        let write = rows as f64 / start.elapsed().as_secs_f64();
+
+        println!("full copy, {rows} rows of ~200 bytes, MariaDB -> embedded Tablestore server, 2 cores shared");
+        println!("{:<40} {:>12}", "measure", "rows/s");
+        println!("{:<40} {:>12.0}", "end to end (read, convert, write)", e2e);
+        println!("{:<40} {:>12.0}", "source read + convert alone", read);
+        println!("{:<40} {:>12.0}", "destination write alone", write);
+        println!("end to end / min(read, write): {:.0}%", 100.0 * e2e / read.min(write));
+        println!("peak RSS during the end-to-end copy (embedded server included): {rss:.0} MB");
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
+}

@@ -26,8 +26,17 @@ fn every_config_field_is_documented() {
     let mut all = Vec::new();
     fields(&schema, &defs, &schema, "", &mut all);
     assert!(all.len() > 30, "{all:?}");
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"))
-        .expect("docs/configuration.md");
-    let missing: Vec<&String> = all.iter().filter(|f| !doc.contains(&format!("`{f}`"))).collect();
-    assert!(missing.is_empty(), "fields missing from docs/configuration.md: {missing:?}");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .expect("docs/configuration.md");
+    let missing: Vec<&String> = all
+        .iter()
+        .filter(|f| !doc.contains(&format!("`{f}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fields missing from docs/configuration.md: {missing:?}"
+    );
 }

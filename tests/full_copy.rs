@@ -50,7 +50,9 @@ async fn migrate(ctx: &Context) -> u32 {
     let plan = steps::plan::plan_chunks(ctx).await.expect("plan");
     for i in plan.wave_start..plan.wave_start + plan.chunk_count {
         loop {
-            let out = steps::copy::copy_chunk(ctx, i, Some("test-exec")).await.expect("copy");
+            let out = steps::copy::copy_chunk(ctx, i, Some("test-exec"))
+                .await
+                .expect("copy");
             if out.done {
                 break;
             }
@@ -61,7 +63,14 @@ async fn migrate(ctx: &Context) -> u32 {
 
 async fn all_rows(ctx: &Context, table: &str, key: &[&str]) -> Vec<Row> {
     let bound = |v: PkValue| {
-        PrimaryKey(key.iter().map(|k| PkColumn { name: k.to_string(), value: v.clone() }).collect())
+        PrimaryKey(
+            key.iter()
+                .map(|k| PkColumn {
+                    name: k.to_string(),
+                    value: v.clone(),
+                })
+                .collect(),
+        )
     };
     let req = RangeRequest {
         direction: Direction::Forward,
@@ -117,7 +126,10 @@ async fn every_type_arrives_exactly() {
     ))
     .await;
     // Above BIGINT's range: dirty data under the skip policy, never wrapped.
-    db.exec(&format!("INSERT INTO `{d}`.t (id) VALUES (9223372036854775808)")).await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.t (id) VALUES (9223372036854775808)"
+    ))
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(config(db, &d, dir.path())).await;
@@ -130,7 +142,10 @@ async fn every_type_arrives_exactly() {
         .with("bits", 21i64)
         .with("bl", vec![0xdeu8, 0xad, 0xbe, 0xef])
         .with("dbl", 0.1f64)
-        .with("dec65", "-12345678901234567890.123456789012345678901234567890")
+        .with(
+            "dec65",
+            "-12345678901234567890.123456789012345678901234567890",
+        )
         .with("dt", "2024-05-01")
         .with("dtm", "2024-05-01 12:30:00.123456")
         .with("e", "large")
@@ -153,14 +168,20 @@ async fn every_type_arrives_exactly() {
     assert_eq!(r2.get("dbl"), Some(&Value::Double(1.7976931348623157e308)));
     assert_eq!(r2.get("f"), Some(&Value::Double(-3.25)));
     assert_eq!(r2.get("tm"), Some(&Value::String("100:00:00.500".into())));
-    assert_eq!(r2.get("dtm"), Some(&Value::String("9999-12-31 23:59:59.999999".into())));
+    assert_eq!(
+        r2.get("dtm"),
+        Some(&Value::String("9999-12-31 23:59:59.999999".into()))
+    );
     assert_eq!(r2.get("n"), Some(&Value::Integer(7)));
     assert_eq!(r2.get("ts"), None, "NULL is an absent attribute");
 
     let store = steps::lifecycle::state_store(&ctx);
     let dirty = store.dirty_records(10).await.unwrap();
     assert_eq!(dirty.len(), 1, "{dirty:?}");
-    assert!(dirty[0].primary_key.contains("9223372036854775808") || dirty[0].reason.contains("id"), "{dirty:?}");
+    assert!(
+        dirty[0].primary_key.contains("9223372036854775808") || dirty[0].reason.contains("id"),
+        "{dirty:?}"
+    );
 
     let v = steps::verify::verify(&ctx, None).await.unwrap();
     assert!(v.is_clean(), "{v:?}");
@@ -171,8 +192,14 @@ async fn every_type_arrives_exactly() {
 async fn dirty_data_block_stops_with_the_key() {
     let db = MariaDb::shared();
     let d = db.fresh_database("fc_block").await;
-    db.exec(&format!("CREATE TABLE `{d}`.t (id BIGINT UNSIGNED PRIMARY KEY, v INT)")).await;
-    db.exec(&format!("INSERT INTO `{d}`.t VALUES (1, 1), (18446744073709551615, 2)")).await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.t (id BIGINT UNSIGNED PRIMARY KEY, v INT)"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.t VALUES (1, 1), (18446744073709551615, 2)"
+    ))
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(db, &d, dir.path());
     cfg.dirty_data = DirtyDataPolicy::Block;
@@ -180,9 +207,14 @@ async fn dirty_data_block_stops_with_the_key() {
     steps::create_schema(&ctx).await.unwrap();
     steps::begin(&ctx, "x").await.unwrap();
     steps::plan::plan_chunks(&ctx).await.unwrap();
-    let e = steps::copy::copy_chunk(&ctx, 0, Some("x")).await.unwrap_err();
+    let e = steps::copy::copy_chunk(&ctx, 0, Some("x"))
+        .await
+        .unwrap_err();
     assert_eq!(e.name, ErrorName::DirtyData);
-    assert!(e.message.contains("18446744073709551615") || e.message.contains("id"), "{e}");
+    assert!(
+        e.message.contains("18446744073709551615") || e.message.contains("id"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +225,10 @@ async fn keys_filters_and_mapping() {
         "CREATE TABLE `{d}`.items (shop VARCHAR(16) NOT NULL, sku INT NOT NULL, status VARCHAR(10), qty INT, PRIMARY KEY (shop, sku))"
     ))
     .await;
-    db.exec(&format!("CREATE TABLE `{d}`.codes (code VARCHAR(20) PRIMARY KEY, label TEXT)")).await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.codes (code VARCHAR(20) PRIMARY KEY, label TEXT)"
+    ))
+    .await;
     let mut values = Vec::new();
     for s in ["b", "a", "c"] {
         for k in 0..400 {
@@ -201,17 +236,34 @@ async fn keys_filters_and_mapping() {
             values.push(format!("('{s}', {k}, '{status}', {})", k * 3));
         }
     }
-    db.exec(&format!("INSERT INTO `{d}`.items VALUES {}", values.join(","))).await;
-    let codes: Vec<String> = (0..500).map(|i| format!("('c{i:05}', 'label {i}')")).collect();
-    db.exec(&format!("INSERT INTO `{d}`.codes VALUES {}", codes.join(","))).await;
-    db.exec(&format!("ANALYZE TABLE `{d}`.items, `{d}`.codes")).await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.items VALUES {}",
+        values.join(",")
+    ))
+    .await;
+    let codes: Vec<String> = (0..500)
+        .map(|i| format!("('c{i:05}', 'label {i}')"))
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO `{d}`.codes VALUES {}",
+        codes.join(",")
+    ))
+    .await;
+    db.exec(&format!("ANALYZE TABLE `{d}`.items, `{d}`.codes"))
+        .await;
 
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(db, &d, dir.path());
     let mut items = TableSpec::new("items");
     items.target = Some("stock".into());
     items.filter = Some("status <> 'deleted'".into());
-    items.columns.insert("qty".into(), ColumnSpec { target: Some("quantity".into()), column_type: Some(ColumnType::String) });
+    items.columns.insert(
+        "qty".into(),
+        ColumnSpec {
+            target: Some("quantity".into()),
+            column_type: Some(ColumnType::String),
+        },
+    );
     cfg.objects.tables = TableSelection::List(vec![items, TableSpec::new("codes")]);
     cfg.full.chunk_rows = 150; // several chunks per table, string keys walked
     cfg.full.page_rows = 40;
@@ -223,13 +275,21 @@ async fn keys_filters_and_mapping() {
     let stock = all_rows(&ctx, "stock", &["shop", "sku"]).await;
     assert_eq!(stock.len(), 3 * 360);
     let first = &stock[0];
-    assert_eq!(first.primary_key, PrimaryKey::new().with("shop", "a").with("sku", 1));
+    assert_eq!(
+        first.primary_key,
+        PrimaryKey::new().with("shop", "a").with("sku", 1)
+    );
     assert_eq!(first.get("quantity"), Some(&Value::String("3".into())));
     assert_eq!(first.get("status"), Some(&Value::String("live".into())));
-    assert!(stock.iter().all(|r| r.get("status") != Some(&Value::String("deleted".into()))));
+    assert!(stock
+        .iter()
+        .all(|r| r.get("status") != Some(&Value::String("deleted".into()))));
     let codes = all_rows(&ctx, "codes", &["code"]).await;
     assert_eq!(codes.len(), 500);
-    assert_eq!(codes[499].get("label"), Some(&Value::String("label 499".into())));
+    assert_eq!(
+        codes[499].get("label"),
+        Some(&Value::String("label 499".into()))
+    );
 
     let v = steps::verify::verify(&ctx, None).await.unwrap();
     assert!(v.is_clean(), "{v:?}");
@@ -238,24 +298,46 @@ async fn keys_filters_and_mapping() {
     // One row changed by hand, one deleted: verify names exactly those keys.
     let changed = PrimaryKey::new().with("shop", "b").with("sku", 7);
     ctx.destination
-        .update_row("stock", &changed, &[CellOp::Put(Cell::new("quantity", "999"))], &Condition::ignore())
+        .update_row(
+            "stock",
+            &changed,
+            &[CellOp::Put(Cell::new("quantity", "999"))],
+            &Condition::ignore(),
+        )
         .await
         .unwrap();
     let gone = PrimaryKey::new().with("code", "c00042");
-    ctx.destination.delete_row("codes", &gone, &Condition::ignore()).await.unwrap();
+    ctx.destination
+        .delete_row("codes", &gone, &Condition::ignore())
+        .await
+        .unwrap();
     let v = steps::verify::verify(&ctx, None).await.unwrap();
     assert_eq!((v.different, v.missing, v.extra), (1, 1, 0), "{v:?}");
-    assert!(v.mismatched.contains(&"items shop=\"b\",sku=7: different".to_string()), "{:?}", v.mismatched);
-    assert!(v.mismatched.contains(&"codes code=\"c00042\": missing".to_string()), "{:?}", v.mismatched);
+    assert!(
+        v.mismatched
+            .contains(&"items shop=\"b\",sku=7: different".to_string()),
+        "{:?}",
+        v.mismatched
+    );
+    assert!(
+        v.mismatched
+            .contains(&"codes code=\"c00042\": missing".to_string()),
+        "{:?}",
+        v.mismatched
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_copy_resumes_and_leases_fence() {
     let db = MariaDb::shared();
     let d = db.fresh_database("fc_resume").await;
-    db.exec(&format!("CREATE TABLE `{d}`.t (id INT PRIMARY KEY, v VARCHAR(20))")).await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.t (id INT PRIMARY KEY, v VARCHAR(20))"
+    ))
+    .await;
     let values: Vec<String> = (1..=2000).map(|i| format!("({i}, 'v{i}')")).collect();
-    db.exec(&format!("INSERT INTO `{d}`.t VALUES {}", values.join(","))).await;
+    db.exec(&format!("INSERT INTO `{d}`.t VALUES {}", values.join(",")))
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(db, &d, dir.path());
     cfg.full.page_rows = 100;
@@ -273,7 +355,9 @@ async fn interrupted_copy_resumes_and_leases_fence() {
     let mut invocations = 0;
     loop {
         invocations += 1;
-        let out = copy_chunk_with_budget(&ctx, 0, Some("first"), Duration::ZERO).await.unwrap();
+        let out = copy_chunk_with_budget(&ctx, 0, Some("first"), Duration::ZERO)
+            .await
+            .unwrap();
         if out.done {
             assert_eq!(out.rows, 2000);
             break;
@@ -282,8 +366,13 @@ async fn interrupted_copy_resumes_and_leases_fence() {
     assert!(invocations >= 20, "{invocations}");
     // Planning again keeps the plan; the finished chunk is skipped.
     let again = steps::plan::plan_chunks(&ctx).await.unwrap();
-    assert_eq!((again.total_chunks, again.chunk_count, again.more_waves), (1, 0, false));
-    let out = steps::copy::copy_chunk(&ctx, 0, Some("first")).await.unwrap();
+    assert_eq!(
+        (again.total_chunks, again.chunk_count, again.more_waves),
+        (1, 0, false)
+    );
+    let out = steps::copy::copy_chunk(&ctx, 0, Some("first"))
+        .await
+        .unwrap();
     assert!(out.done);
     let rows = all_rows(&ctx, "t", &["id"]).await;
     assert_eq!(rows.len(), 2000);
@@ -291,6 +380,8 @@ async fn interrupted_copy_resumes_and_leases_fence() {
     let v = steps::verify::verify(&ctx, None).await.unwrap();
     assert!(v.is_clean() && v.matched == 2000, "{v:?}");
 
-    steps::finish(&ctx, Some("first"), None, None).await.unwrap();
+    steps::finish(&ctx, Some("first"), None, None)
+        .await
+        .unwrap();
     steps::begin(&ctx, "second").await.unwrap();
 }

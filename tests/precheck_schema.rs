@@ -12,7 +12,13 @@ use tsmigrate::steps::{self, Context, ErrorName, PrecheckReport, Status};
 use tsmigrate::tablestore::schema::PkSchema;
 use tsmigrate::tablestore::PkType;
 
-fn config(db: &MariaDb, database: &str, dest_dir: &std::path::Path, user: &str, password: &str) -> MigrationConfig {
+fn config(
+    db: &MariaDb,
+    database: &str,
+    dest_dir: &std::path::Path,
+    user: &str,
+    password: &str,
+) -> MigrationConfig {
     let mut source = SourceConfig::new(
         "127.0.0.1",
         user,
@@ -42,9 +48,15 @@ fn status(r: &PrecheckReport, item: &str) -> Status {
 }
 
 fn assert_failed(r: &PrecheckReport, item: &str, detail_has: &str) {
-    let i = r.item(item).unwrap_or_else(|| panic!("no item {item} in {r:#?}"));
+    let i = r
+        .item(item)
+        .unwrap_or_else(|| panic!("no item {item} in {r:#?}"));
     assert_eq!(i.status, Status::Failed, "{item}: {i:#?}");
-    assert!(i.detail.contains(detail_has), "{item} detail {:?} lacks {detail_has:?}", i.detail);
+    assert!(
+        i.detail.contains(detail_has),
+        "{item} detail {:?} lacks {detail_has:?}",
+        i.detail
+    );
     assert!(!i.fix.is_empty(), "{item} has no fix");
     assert!(!r.passed);
 }
@@ -96,22 +108,37 @@ async fn good_setup_passes_and_schema_is_created_idempotently() {
     let out = steps::create_schema(&ctx).await.unwrap();
     assert_eq!(out.tables.len(), 3);
     let d = ctx.destination.describe_table("orders").await.unwrap();
-    assert_eq!(d.def.primary_key, vec![PkSchema::new("id", PkType::Integer)]);
-    assert_eq!((d.def.options.max_versions, d.def.options.time_to_live), (1, -1));
+    assert_eq!(
+        d.def.primary_key,
+        vec![PkSchema::new("id", PkType::Integer)]
+    );
+    assert_eq!(
+        (d.def.options.max_versions, d.def.options.time_to_live),
+        (1, -1)
+    );
     let d = ctx.destination.describe_table("items").await.unwrap();
     assert_eq!(
         d.def.primary_key,
-        vec![PkSchema::new("shop", PkType::String), PkSchema::new("sku", PkType::Integer)]
+        vec![
+            PkSchema::new("shop", PkType::String),
+            PkSchema::new("sku", PkType::Integer)
+        ]
     );
     let d = ctx.destination.describe_table("by_unique").await.unwrap();
-    assert_eq!(d.def.primary_key, vec![PkSchema::new("code", PkType::String)]);
+    assert_eq!(
+        d.def.primary_key,
+        vec![PkSchema::new("code", PkType::String)]
+    );
     let mut tables = ctx.destination.list_tables().await.unwrap();
     tables.sort();
     assert_eq!(tables, ["by_unique", "items", "orders", "tsmigrate_state"]);
 
     // Running again is harmless and the precheck still passes (these tables are ours).
     let again = steps::create_schema(&ctx).await.unwrap();
-    assert!(again.tables.iter().all(|t| t.outcome == steps::create_schema::TableOutcome::Existing));
+    assert!(again
+        .tables
+        .iter()
+        .all(|t| t.outcome == steps::create_schema::TableOutcome::Existing));
     let r = steps::precheck(&ctx).await;
     assert!(r.passed, "{r:#?}");
 }
@@ -120,13 +147,20 @@ async fn good_setup_passes_and_schema_is_created_idempotently() {
 async fn keys_names_and_conflicts_are_reported() {
     let db = MariaDb::shared();
     let database = db.fresh_database("pc_bad").await;
-    db.exec(&format!("CREATE TABLE `{database}`.nokey (a INT, b INT)")).await;
+    db.exec(&format!("CREATE TABLE `{database}`.nokey (a INT, b INT)"))
+        .await;
     db.exec(&format!(
         "CREATE TABLE `{database}`.wide (a INT, b INT, c INT, d INT, e INT, PRIMARY KEY (a,b,c,d,e))"
     ))
     .await;
-    db.exec(&format!("CREATE TABLE `{database}`.`order-lines` (id INT PRIMARY KEY)")).await;
-    db.exec(&format!("CREATE TABLE `{database}`.taken (id INT PRIMARY KEY)")).await;
+    db.exec(&format!(
+        "CREATE TABLE `{database}`.`order-lines` (id INT PRIMARY KEY)"
+    ))
+    .await;
+    db.exec(&format!(
+        "CREATE TABLE `{database}`.taken (id INT PRIMARY KEY)"
+    ))
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(config(db, &database, dir.path(), USER, USER_PASSWORD)).await;
     // Someone else's table with the target name already exists.
@@ -153,8 +187,14 @@ async fn keys_names_and_conflicts_are_reported() {
 async fn ignore_and_proceed_reuses_same_key_tables_only() {
     let db = MariaDb::shared();
     let database = db.fresh_database("pc_ign").await;
-    db.exec(&format!("CREATE TABLE `{database}`.same (id INT PRIMARY KEY, v INT)")).await;
-    db.exec(&format!("CREATE TABLE `{database}`.other (id INT PRIMARY KEY, v INT)")).await;
+    db.exec(&format!(
+        "CREATE TABLE `{database}`.same (id INT PRIMARY KEY, v INT)"
+    ))
+    .await;
+    db.exec(&format!(
+        "CREATE TABLE `{database}`.other (id INT PRIMARY KEY, v INT)"
+    ))
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(db, &database, dir.path(), USER, USER_PASSWORD);
     cfg.conflicting_tables = ConflictingTables::IgnoreAndProceed;
@@ -194,7 +234,10 @@ async fn ignore_and_proceed_reuses_same_key_tables_only() {
 async fn mapping_renames_and_types_apply() {
     let db = MariaDb::shared();
     let database = db.fresh_database("pc_map").await;
-    db.exec(&format!("CREATE TABLE `{database}`.`order-lines` (ID BIGINT PRIMARY KEY, Amount DOUBLE)")).await;
+    db.exec(&format!(
+        "CREATE TABLE `{database}`.`order-lines` (ID BIGINT PRIMARY KEY, Amount DOUBLE)"
+    ))
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(db, &database, dir.path(), USER, USER_PASSWORD);
     let mut spec = TableSpec::new("order-lines");
@@ -212,7 +255,10 @@ async fn mapping_renames_and_types_apply() {
     assert!(r.passed, "{r:#?}");
     steps::create_schema(&ctx).await.unwrap();
     let d = ctx.destination.describe_table("order_lines").await.unwrap();
-    assert_eq!(d.def.primary_key, vec![PkSchema::new("line_id", PkType::String)]);
+    assert_eq!(
+        d.def.primary_key,
+        vec![PkSchema::new("line_id", PkType::String)]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,8 +267,10 @@ async fn missing_replication_privileges_fail() {
     let database = db.fresh_database("pc_priv").await;
     good_tables(db, &database).await;
     let user = format!("ro_{}", &database[database.len().saturating_sub(8)..]);
-    db.exec(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'ro-pass'")).await;
-    db.exec(&format!("GRANT SELECT ON `{database}`.* TO '{user}'@'%'")).await;
+    db.exec(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'ro-pass'"))
+        .await;
+    db.exec(&format!("GRANT SELECT ON `{database}`.* TO '{user}'@'%'"))
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(config(db, &database, dir.path(), &user, "ro-pass")).await;
     let r = steps::precheck(&ctx).await;
@@ -237,8 +285,16 @@ async fn bad_binlog_setups_fail_with_their_item() {
     let cases: [(&[&str], &str, &str); 4] = [
         (&["--skip-log-bin"], "binlog_enabled", "OFF"),
         (&["--binlog-format=STATEMENT"], "binlog_format", "STATEMENT"),
-        (&["--binlog-row-image=MINIMAL"], "binlog_row_image", "MINIMAL"),
-        (&["--binlog-row-metadata=MINIMAL"], "binlog_row_metadata", "MINIMAL"),
+        (
+            &["--binlog-row-image=MINIMAL"],
+            "binlog_row_image",
+            "MINIMAL",
+        ),
+        (
+            &["--binlog-row-metadata=MINIMAL"],
+            "binlog_row_metadata",
+            "MINIMAL",
+        ),
     ];
     for (flags, item, detail) in cases {
         let db = MariaDb::start_with(flags);

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "tsmigrate", version, about = "Migrate MySQL into Alibaba Cloud Tablestore")]
+#[command(
+    name = "tsmigrate",
+    version,
+    about = "Migrate MySQL into Alibaba Cloud Tablestore"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

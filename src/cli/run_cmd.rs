@@ -22,7 +22,12 @@ pub const MIGRATION_ASL: &str = include_str!("../../statemachine/migration.asl.j
 pub fn local_substitutions() -> HashMap<String, String> {
     Step::ALL
         .iter()
-        .map(|s| (format!("{}FunctionArn", s.resource_name()), s.resource_name().to_owned()))
+        .map(|s| {
+            (
+                format!("{}FunctionArn", s.resource_name()),
+                s.resource_name().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -32,11 +37,18 @@ pub struct LocalInvoker {
 }
 
 impl TaskInvoker for LocalInvoker {
-    fn invoke<'a>(&'a self, resource: &'a str, input: Value) -> BoxFuture<'a, Result<Value, TaskError>> {
+    fn invoke<'a>(
+        &'a self,
+        resource: &'a str,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, TaskError>> {
         Box::pin(async move {
-            let step = Step::from_resource_name(resource)
-                .ok_or_else(|| TaskError::new("States.TaskFailed", format!("unknown resource {resource}")))?;
-            run_step(step, input, &self.secrets).await.map_err(TaskError::from)
+            let step = Step::from_resource_name(resource).ok_or_else(|| {
+                TaskError::new("States.TaskFailed", format!("unknown resource {resource}"))
+            })?;
+            run_step(step, input, &self.secrets)
+                .await
+                .map_err(TaskError::from)
         })
     }
 }
@@ -90,7 +102,9 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
     eprintln!();
     let code = match outcome {
         None => {
-            println!("stopped: every acknowledged row is saved; run the same command again to resume");
+            println!(
+                "stopped: every acknowledged row is saved; run the same command again to resume"
+            );
             130
         }
         Some(Err(e)) => {
@@ -106,7 +120,11 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
                         cfg.migration_id,
                         started.elapsed().as_secs_f64(),
                         result.executions.len(),
-                        if result.executions.len() == 1 { "" } else { "s" }
+                        if result.executions.len() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        }
                     );
                     0
                 }
@@ -115,7 +133,11 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
                     1
                 }
                 _ => {
-                    println!("migration {} did not finish ({} start requests pending)", cfg.migration_id, result.pending.len());
+                    println!(
+                        "migration {} did not finish ({} start requests pending)",
+                        cfg.migration_id,
+                        result.pending.len()
+                    );
                     1
                 }
             }
@@ -131,7 +153,9 @@ async fn show_progress(ctx: Arc<steps::Context>) {
     let start = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let Ok(chunks) = store.chunks().await else { continue };
+        let Ok(chunks) = store.chunks().await else {
+            continue;
+        };
         if chunks.is_empty() {
             continue;
         }
@@ -156,7 +180,14 @@ async fn show_progress(ctx: Arc<steps::Context>) {
             .join(" | ");
         let left: usize = per.iter().map(|p| p.3 - p.2).sum();
         let rate = total as f64 / secs;
-        eprint!("\r\x1b[2K{line} | {rate:.0} rows/s{}", if left == 0 { String::new() } else { format!(", {left} chunks left") });
+        eprint!(
+            "\r\x1b[2K{line} | {rate:.0} rows/s{}",
+            if left == 0 {
+                String::new()
+            } else {
+                format!(", {left} chunks left")
+            }
+        );
     }
 }
 

@@ -10,7 +10,9 @@ async fn context(path: &Path) -> Result<Context, (i32, String)> {
     let mut cfg = config::load(path).map_err(|e| (2, e.to_string()))?;
     // Literal secrets of local setups stay in this process, never in payloads.
     let literal = cfg.detach_literal_secrets();
-    Context::new(cfg, &literal).await.map_err(|e: StepError| (2, e.to_string()))
+    Context::new(cfg, &literal)
+        .await
+        .map_err(|e: StepError| (2, e.to_string()))
 }
 
 pub async fn precheck(path: &Path, json: bool) -> i32 {
@@ -135,7 +137,15 @@ pub async fn status(path: &Path) -> i32 {
         let checkpoint = store.checkpoint().await?;
         let lease = store.lease().await?;
         let dirty = store.dirty_count().await?;
-        Ok::<_, crate::state::StateError>((status, chunks.len(), done, rows, checkpoint, lease, dirty))
+        Ok::<_, crate::state::StateError>((
+            status,
+            chunks.len(),
+            done,
+            rows,
+            checkpoint,
+            lease,
+            dirty,
+        ))
     }
     .await;
     match report {
@@ -146,7 +156,9 @@ pub async fn status(path: &Path) -> i32 {
                     "phase: {}{}{}",
                     s.phase,
                     if s.stopped { " (stopped)" } else { "" },
-                    s.last_error.map(|e| format!(", last error: {e}")).unwrap_or_default()
+                    s.last_error
+                        .map(|e| format!(", last error: {e}"))
+                        .unwrap_or_default()
                 ),
                 None => println!("phase: not started"),
             }
@@ -160,7 +172,12 @@ pub async fn status(path: &Path) -> i32 {
                             .unwrap_or(0);
                         format!(", lag {} s", (now_s - t).max(0))
                     });
-                    println!("binlog checkpoint: {}:{}{}", c.file, c.pos, lag.unwrap_or_default())
+                    println!(
+                        "binlog checkpoint: {}:{}{}",
+                        c.file,
+                        c.pos,
+                        lag.unwrap_or_default()
+                    )
                 }
                 None => println!("binlog checkpoint: none"),
             }

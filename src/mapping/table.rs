@@ -51,7 +51,9 @@ impl TableMapping {
             primary_key: self
                 .key
                 .iter()
-                .filter_map(|c| types::pk_type(c.target_type).map(|t| PkSchema::new(&c.target_name, t)))
+                .filter_map(|c| {
+                    types::pk_type(c.target_type).map(|t| PkSchema::new(&c.target_name, t))
+                })
                 .collect(),
             defined_columns: Vec::new(),
             options: TableOptions::default(),
@@ -92,7 +94,11 @@ pub struct MappingProblem {
 impl std::fmt::Display for MappingProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.column {
-            Some(c) => write!(f, "{}.{}: {}. Fix: {}", self.table, c, self.problem, self.fix),
+            Some(c) => write!(
+                f,
+                "{}.{}: {}. Fix: {}",
+                self.table, c, self.problem, self.fix
+            ),
             None => write!(f, "{}: {}. Fix: {}", self.table, self.problem, self.fix),
         }
     }
@@ -105,13 +111,14 @@ pub fn map_table(
     case: NameCase,
 ) -> Result<TableMapping, Vec<MappingProblem>> {
     let mut problems = Vec::new();
-    let problem = |kind: ProblemKind, column: Option<&str>, problem: String, fix: String| MappingProblem {
-        kind,
-        table: info.name.clone(),
-        column: column.map(str::to_owned),
-        problem,
-        fix,
-    };
+    let problem =
+        |kind: ProblemKind, column: Option<&str>, problem: String, fix: String| MappingProblem {
+            kind,
+            table: info.name.clone(),
+            column: column.map(str::to_owned),
+            problem,
+            fix,
+        };
     let default_spec;
     let spec = match spec {
         Some(s) => s,
@@ -134,10 +141,13 @@ pub fn map_table(
     for name in spec.columns.keys() {
         if info.column(name).is_none() {
             problems.push(problem(
-                    ProblemKind::Type,
+                ProblemKind::Type,
                 Some(name),
                 "the config maps a column the table does not have".into(),
-                format!("remove columns.{name} or correct its name (columns are: {})", column_list(info)),
+                format!(
+                    "remove columns.{name} or correct its name (columns are: {})",
+                    column_list(info)
+                ),
             ));
         }
     }
@@ -177,7 +187,10 @@ pub fn map_table(
                     ProblemKind::Type,
                     Some(&col.name),
                     format!("type '{}' has no known Tablestore mapping", col.column_type),
-                    format!("override it: columns.{}.type = \"string\" or \"binary\"", col.name),
+                    format!(
+                        "override it: columns.{}.type = \"string\" or \"binary\"",
+                        col.name
+                    ),
                 ));
                 continue;
             }
@@ -188,8 +201,15 @@ pub fn map_table(
                 problems.push(problem(
                     ProblemKind::Type,
                     Some(&col.name),
-                    format!("type '{}' cannot be stored as {}", col.column_type, t.as_str()),
-                    format!("use \"string\" or \"binary\" for columns.{}.type, or drop the override", col.name),
+                    format!(
+                        "type '{}' cannot be stored as {}",
+                        col.column_type,
+                        t.as_str()
+                    ),
+                    format!(
+                        "use \"string\" or \"binary\" for columns.{}.type, or drop the override",
+                        col.name
+                    ),
                 ));
                 continue;
             }
@@ -199,10 +219,14 @@ pub fn map_table(
         let target_name = spec.column_target(&col.name, case);
         if !is_valid_name(&target_name) {
             problems.push(problem(
-                    ProblemKind::Name,
+                ProblemKind::Name,
                 Some(&col.name),
                 format!("destination column name '{target_name}' is not a valid Tablestore name"),
-                format!("map it: columns.{}.target = \"{}\"", col.name, suggest_name(&target_name)),
+                format!(
+                    "map it: columns.{}.target = \"{}\"",
+                    col.name,
+                    suggest_name(&target_name)
+                ),
             ));
         }
         let m = ColumnMapping {
@@ -216,7 +240,10 @@ pub fn map_table(
                 problems.push(problem(
                     ProblemKind::Key,
                     Some(&col.name),
-                    format!("a primary-key column cannot be {} in Tablestore", target_type.as_str()),
+                    format!(
+                        "a primary-key column cannot be {} in Tablestore",
+                        target_type.as_str()
+                    ),
                     format!("set columns.{}.type to \"string\" or \"integer\"", col.name),
                 ));
             }
@@ -238,7 +265,7 @@ pub fn map_table(
     for k in &key_names {
         if info.column(k).is_none() {
             problems.push(problem(
-                    ProblemKind::Key,
+                ProblemKind::Key,
                 Some(k),
                 "the key names a column the table does not have".into(),
                 format!("correct primary_key (columns are: {})", column_list(info)),
@@ -252,10 +279,16 @@ pub fn map_table(
     for c in key.iter().chain(attributes.iter()) {
         if let Some(other) = seen.insert(&c.target_name, &c.source.name) {
             problems.push(problem(
-                    ProblemKind::Name,
+                ProblemKind::Name,
                 Some(&c.source.name),
-                format!("columns '{other}' and '{}' both map to '{}'", c.source.name, c.target_name),
-                format!("give one of them another target: columns.{}.target", c.source.name),
+                format!(
+                    "columns '{other}' and '{}' both map to '{}'",
+                    c.source.name, c.target_name
+                ),
+                format!(
+                    "give one of them another target: columns.{}.target",
+                    c.source.name
+                ),
             ));
         }
     }
@@ -277,14 +310,24 @@ pub fn map_table(
 }
 
 fn column_list(info: &TableInfo) -> String {
-    info.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+    info.columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A valid Tablestore name close to `name` (for fix texts).
 pub fn suggest_name(name: &str) -> String {
     let mut s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert(0, '_');

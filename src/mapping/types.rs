@@ -39,8 +39,8 @@ pub fn family(col: &ColumnInfo) -> Option<Family> {
         "decimal" | "numeric" | "dec" | "fixed" => Family::Decimal,
         "float" => Family::Float,
         "double" | "real" | "double precision" => Family::Double,
-        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "uuid"
-        | "inet4" | "inet6" => Family::Text,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "uuid" | "inet4"
+        | "inet6" => Family::Text,
         "enum" => Family::Enum,
         "set" => Family::Set,
         "json" => Family::Json,
@@ -123,7 +123,10 @@ pub fn max_value_bytes(col: &ColumnInfo, target: ColumnType) -> Option<u64> {
             Family::Text | Family::Binary => col.octet_max_length,
             Family::Enum => col.enum_values.iter().map(|v| v.len() as u64).max(),
             Family::Set => Some(
-                col.set_values.iter().map(|v| v.len() as u64 + 1).sum::<u64>(),
+                col.set_values
+                    .iter()
+                    .map(|v| v.len() as u64 + 1)
+                    .sum::<u64>(),
             ),
             Family::Decimal => Some(col.numeric_precision.unwrap_or(65) + 2),
             Family::Integer | Family::Bit | Family::Year => Some(20),

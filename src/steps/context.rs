@@ -24,7 +24,10 @@ impl Context {
         resolver: &dyn SecretResolver,
     ) -> Result<Context, StepError> {
         if let Err(problems) = config.validate() {
-            return Err(StepError::new(ErrorName::ConfigInvalid, problems.to_string()));
+            return Err(StepError::new(
+                ErrorName::ConfigInvalid,
+                problems.to_string(),
+            ));
         }
         let secrets = config
             .resolve_secrets(resolver)
@@ -68,7 +71,8 @@ impl Context {
         );
         cc.credentials.sts_token = secrets.sts_token.as_ref().map(|t| t.expose().to_owned());
         cc.region = d.region.clone();
-        let destination = Client::new(cc).map_err(|e| StepError::new(ErrorName::ConfigInvalid, e.to_string()))?;
+        let destination =
+            Client::new(cc).map_err(|e| StepError::new(ErrorName::ConfigInvalid, e.to_string()))?;
         Ok(Context {
             config,
             source,

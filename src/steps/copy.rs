@@ -58,7 +58,13 @@ pub async fn copy_chunk_with_budget(
     }
     let Some(mut chunk) = store.chunk(index).await? else {
         // Past the end of the plan (a padded wave): nothing to do.
-        return Ok(CopyOutput { chunk_index: index, rows: 0, bytes: 0, dirty: 0, done: true });
+        return Ok(CopyOutput {
+            chunk_index: index,
+            rows: 0,
+            bytes: 0,
+            dirty: 0,
+            done: true,
+        });
     };
     if chunk.status == ChunkStatus::Done {
         return Ok(done_output(&chunk, 0));
@@ -111,14 +117,22 @@ pub async fn table_mapping(
             ErrorName::SchemaConflict,
             format!(
                 "table {table} no longer maps as planned: {}",
-                problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+                problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         )
     })
 }
 
 /// The page query of a chunk, starting after its cursor.
-pub fn chunk_query(ctx: &Context, m: &TableMapping, chunk: &ChunkRecord) -> Result<PageQuery, StepError> {
+pub fn chunk_query(
+    ctx: &Context,
+    m: &TableMapping,
+    chunk: &ChunkRecord,
+) -> Result<PageQuery, StepError> {
     Ok(PageQuery {
         table: m.source_name.clone(),
         columns: select_list(m, &ctx.config.float_precision),
@@ -173,7 +187,14 @@ async fn copy_pages(
                 Err(e) => {
                     let key = key_text(&converter, row);
                     dirty += 1;
-                    handle_dirty(ctx, store, &mapping.source_name, &key, &format!("column {}: {}", e.column, e.reason)).await?;
+                    handle_dirty(
+                        ctx,
+                        store,
+                        &mapping.source_name,
+                        &key,
+                        &format!("column {}: {}", e.column, e.reason),
+                    )
+                    .await?;
                 }
             }
         }
@@ -197,7 +218,8 @@ async fn copy_pages(
         chunk.rows += rows;
         chunk.bytes += bytes;
         if let Some(k) = &page.last_key {
-            chunk.cursor = Some(serde_json::to_value(k).map_err(|e| StepError::fatal(e.to_string()))?);
+            chunk.cursor =
+                Some(serde_json::to_value(k).map_err(|e| StepError::fatal(e.to_string()))?);
         }
         if last || next_query.is_none() {
             chunk.status = ChunkStatus::Done;
@@ -250,7 +272,11 @@ pub fn pk_text(pk: &PrimaryKey) -> String {
         .map(|c| match &c.value {
             PkValue::Integer(i) => format!("{}={i}", c.name),
             PkValue::String(s) => format!("{}={s:?}", c.name),
-            PkValue::Binary(b) => format!("{}=0x{}", c.name, b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+            PkValue::Binary(b) => format!(
+                "{}=0x{}",
+                c.name,
+                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+            ),
             other => format!("{}={other:?}", c.name),
         })
         .collect::<Vec<_>>()
@@ -264,7 +290,10 @@ async fn record_failed_row(
     f: &FailedRow,
 ) -> Result<(), StepError> {
     let key = pk_text(f.row.change.primary_key());
-    let reason = format!("destination refused the row: {} {}", f.error.code, f.error.message);
+    let reason = format!(
+        "destination refused the row: {} {}",
+        f.error.code, f.error.message
+    );
     handle_dirty(ctx, store, table, &key, &reason).await
 }
 

@@ -56,7 +56,10 @@ pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
     if !selected.missing.is_empty() {
         return Err(StepError::new(
             ErrorName::PrecheckFailed,
-            format!("source tables not found: {} (correct objects.tables)", selected.missing.join(", ")),
+            format!(
+                "source tables not found: {} (correct objects.tables)",
+                selected.missing.join(", ")
+            ),
         ));
     }
     let (mappings, problems) = objects::map_all(&selected, cfg);
@@ -66,7 +69,10 @@ pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
         .map(|p| p.to_string())
         .collect();
     if !blocking.is_empty() {
-        return Err(StepError::new(ErrorName::PrecheckFailed, blocking.join("; ")));
+        return Err(StepError::new(
+            ErrorName::PrecheckFailed,
+            blocking.join("; "),
+        ));
     }
 
     let existing = ctx.destination.list_tables().await?;
@@ -121,7 +127,10 @@ pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
         });
     }
     if !conflicts.is_empty() {
-        return Err(StepError::new(ErrorName::SchemaConflict, conflicts.join("; ")));
+        return Err(StepError::new(
+            ErrorName::SchemaConflict,
+            conflicts.join("; "),
+        ));
     }
     tracing::info!(tables = out.len(), "schema ready");
     Ok(SchemaOutput { tables: out })
@@ -140,14 +149,22 @@ async fn wait_writable(
                 name: k.name.clone(),
                 value: match k.pk_type {
                     crate::tablestore::PkType::Integer => crate::tablestore::PkValue::Integer(0),
-                    crate::tablestore::PkType::String => crate::tablestore::PkValue::String(String::new()),
-                    crate::tablestore::PkType::Binary => crate::tablestore::PkValue::Binary(Vec::new()),
+                    crate::tablestore::PkType::String => {
+                        crate::tablestore::PkValue::String(String::new())
+                    }
+                    crate::tablestore::PkType::Binary => {
+                        crate::tablestore::PkValue::Binary(Vec::new())
+                    }
                 },
             })
             .collect(),
     );
     for _ in 0..60 {
-        match ctx.destination.get_row(table, &probe, &ReadOptions::default()).await {
+        match ctx
+            .destination
+            .get_row(table, &probe, &ReadOptions::default())
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) if e.code() == Some(code::TABLE_NOT_READY) => {
                 tokio::time::sleep(Duration::from_secs(1)).await

@@ -80,9 +80,9 @@ pub async fn run_step(
     input: Value,
     resolver: &dyn SecretResolver,
 ) -> Result<Value, StepError> {
-    let cfg_value = input
-        .get("config")
-        .ok_or_else(|| StepError::new(ErrorName::ConfigInvalid, "the step input has no \"config\""))?;
+    let cfg_value = input.get("config").ok_or_else(|| {
+        StepError::new(ErrorName::ConfigInvalid, "the step input has no \"config\"")
+    })?;
     let cfg = config::from_json_value(cfg_value)
         .map_err(|e| StepError::new(ErrorName::ConfigInvalid, e.to_string()))?;
     let fields: StepInput = serde_json::from_value(input.clone())
@@ -106,14 +106,21 @@ fn to_json<T: Serialize>(v: T) -> Result<Value, StepError> {
     serde_json::to_value(v).map_err(|e| StepError::fatal(format!("cannot encode step output: {e}")))
 }
 
-async fn run_with_context(step: Step, ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+async fn run_with_context(
+    step: Step,
+    ctx: &Context,
+    input: &StepInput,
+) -> Result<Value, StepError> {
     let owner = || {
         input
             .lease_owner
             .clone()
             .or_else(|| input.execution_name.clone())
             .ok_or_else(|| {
-                StepError::new(ErrorName::ConfigInvalid, "the step input names no lease_owner or execution_name")
+                StepError::new(
+                    ErrorName::ConfigInvalid,
+                    "the step input names no lease_owner or execution_name",
+                )
             })
     };
     match step {

@@ -154,7 +154,11 @@ pub async fn finish(
             dirty_rows: 0,
         });
     };
-    let phase = if error.is_some() { "failed" } else { "finished" };
+    let phase = if error.is_some() {
+        "failed"
+    } else {
+        "finished"
+    };
     let dirty_rows = store.dirty_count().await?;
     let mut status = store.status().await?.unwrap_or_default();
     status.phase = phase.to_owned();

@@ -16,7 +16,7 @@ pub mod window;
 
 pub use context::Context;
 pub use create_schema::{create_schema, SchemaOutput};
-pub use error::{ErrorName, StepError};
-pub use precheck::{precheck, CheckItem, PrecheckReport, Status};
-pub use lifecycle::{begin, finish, BeginOutput, FinishOutput};
 pub use dispatch::{run_step, Step, StepInput};
+pub use error::{ErrorName, StepError};
+pub use lifecycle::{begin, finish, BeginOutput, FinishOutput};
+pub use precheck::{precheck, CheckItem, PrecheckReport, Status};

@@ -70,7 +70,10 @@ async fn create_plan(ctx: &Context, store: &StateStore) -> Result<u32, StepError
         // Another invocation planned first: keep its plan.
         Err(StateError::PlanConflict { .. }) => match store.plan().await? {
             Some(p) => Ok(p.chunk_count),
-            None => Err(StepError::new(ErrorName::Transient, "the chunk plan vanished; run the step again")),
+            None => Err(StepError::new(
+                ErrorName::Transient,
+                "the chunk plan vanished; run the step again",
+            )),
         },
         Err(e) => Err(e.into()),
     }
@@ -89,7 +92,10 @@ async fn plan_tables(
         .map(|p| p.to_string())
         .collect();
     if !blocking.is_empty() {
-        return Err(StepError::new(ErrorName::PrecheckFailed, blocking.join("; ")));
+        return Err(StepError::new(
+            ErrorName::PrecheckFailed,
+            blocking.join("; "),
+        ));
     }
     let mut chunks = Vec::new();
     let mut tables = Vec::new();
@@ -112,7 +118,8 @@ async fn plan_tables(
 }
 
 fn key_json(k: KeyValue) -> Result<Value, StepError> {
-    serde_json::to_value(k).map_err(|e| StepError::fatal(format!("cannot store a chunk bound: {e}")))
+    serde_json::to_value(k)
+        .map_err(|e| StepError::fatal(format!("cannot store a chunk bound: {e}")))
 }
 
 type Range = (Option<KeyValue>, Option<KeyValue>);

@@ -48,7 +48,13 @@ impl PrecheckReport {
 struct Items(Vec<CheckItem>);
 
 impl Items {
-    fn add(&mut self, name: &str, status: Status, detail: impl Into<String>, fix: impl Into<String>) {
+    fn add(
+        &mut self,
+        name: &str,
+        status: Status,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.0.push(CheckItem {
             name: name.into(),
             status,
@@ -77,7 +83,11 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
         Ok(t) => {
             items.pass(
                 "destination_connection",
-                format!("{} answers; {} tables exist", ctx.destination.config().endpoint, t.len()),
+                format!(
+                    "{} answers; {} tables exist",
+                    ctx.destination.config().endpoint,
+                    t.len()
+                ),
             );
             Some(t)
         }
@@ -119,7 +129,12 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
     let info = match mysql::server_info(&mut conn).await {
         Ok(i) => i,
         Err(e) => {
-            items.add("source_version", Status::Failed, e.to_string(), "check the source server");
+            items.add(
+                "source_version",
+                Status::Failed,
+                e.to_string(),
+                "check the source server",
+            );
             mysql::close(conn).await;
             return items.report();
         }
@@ -160,7 +175,10 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
             items.add(
                 "source_objects",
                 Status::Failed,
-                format!("cannot list the tables of database '{}': {e}", cfg.source.database),
+                format!(
+                    "cannot list the tables of database '{}': {e}",
+                    cfg.source.database
+                ),
                 "check source.database and the SELECT privilege",
             );
             mysql::close(conn).await;
@@ -173,7 +191,11 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
         items.add(
             "source_objects",
             Status::Failed,
-            format!("tables not found in '{}': {}", cfg.source.database, selected.missing.join(", ")),
+            format!(
+                "tables not found in '{}': {}",
+                cfg.source.database,
+                selected.missing.join(", ")
+            ),
             "correct objects.tables, or create the tables",
         );
     } else if selected.tables.is_empty() {
@@ -186,7 +208,11 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
     } else {
         items.pass(
             "source_objects",
-            format!("{} tables selected in '{}'", selected.tables.len(), cfg.source.database),
+            format!(
+                "{} tables selected in '{}'",
+                selected.tables.len(),
+                cfg.source.database
+            ),
         );
     }
 
@@ -204,16 +230,43 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
                 "select_privilege",
                 Status::Failed,
                 format!("no SELECT on: {}", denied.join(", ")),
-                format!("GRANT SELECT ON `{}`.* TO the migration user", cfg.source.database),
+                format!(
+                    "GRANT SELECT ON `{}`.* TO the migration user",
+                    cfg.source.database
+                ),
             );
         }
     }
 
     let (mappings, problems) = objects::map_all(&selected, cfg);
-    report_problems(&mut items, "primary_keys", ProblemKind::Key, &problems, "every table has a usable key of at most 4 columns");
-    report_problems(&mut items, "object_names", ProblemKind::Name, &problems, "destination names are valid Tablestore names");
-    report_problems(&mut items, "column_types", ProblemKind::Type, &problems, "every column type has a mapping");
-    report_problems(&mut items, "value_sizes", ProblemKind::Size, &problems, "no value can exceed a Tablestore size limit");
+    report_problems(
+        &mut items,
+        "primary_keys",
+        ProblemKind::Key,
+        &problems,
+        "every table has a usable key of at most 4 columns",
+    );
+    report_problems(
+        &mut items,
+        "object_names",
+        ProblemKind::Name,
+        &problems,
+        "destination names are valid Tablestore names",
+    );
+    report_problems(
+        &mut items,
+        "column_types",
+        ProblemKind::Type,
+        &problems,
+        "every column type has a mapping",
+    );
+    report_problems(
+        &mut items,
+        "value_sizes",
+        ProblemKind::Size,
+        &problems,
+        "no value can exceed a Tablestore size limit",
+    );
     check_invisible(&mut items, &selected.tables);
 
     if let Some(existing) = dest_tables {
@@ -293,7 +346,10 @@ fn check_binlog(items: &mut Items, b: &BinlogSettings, info: &ServerInfo, manage
         None => items.add(
             "binlog_row_metadata",
             Status::Warning,
-            format!("{} {} has no binlog_row_metadata; column names come from the schema", info.flavor, info.version_string),
+            format!(
+                "{} {} has no binlog_row_metadata; column names come from the schema",
+                info.flavor, info.version_string
+            ),
             "do not change the schema of migrated tables while the migration runs",
         ),
     }
@@ -312,7 +368,11 @@ fn check_binlog(items: &mut Items, b: &BinlogSettings, info: &ServerInfo, manage
                 "binlogs are kept {:.1} days; at least {} days are needed ({})",
                 r.as_secs_f64() / 86400.0,
                 need.as_secs() / 86400,
-                if rds { "managed server" } else { "self-managed server" }
+                if rds {
+                    "managed server"
+                } else {
+                    "self-managed server"
+                }
             ),
             if rds {
                 "CALL mysql.rds_set_configuration('binlog retention hours', 168)"
@@ -331,7 +391,12 @@ fn check_binlog(items: &mut Items, b: &BinlogSettings, info: &ServerInfo, manage
         ),
     }
     for w in &b.warnings {
-        items.add("binlog_settings", Status::Warning, w.clone(), "see the detail");
+        items.add(
+            "binlog_settings",
+            Status::Warning,
+            w.clone(),
+            "see the detail",
+        );
     }
 }
 
@@ -344,12 +409,18 @@ fn check_replication_grants(items: &mut Items, g: &Grants) {
         missing.push("REPLICATION CLIENT");
     }
     if missing.is_empty() {
-        items.pass("replication_privileges", "REPLICATION SLAVE and REPLICATION CLIENT granted");
+        items.pass(
+            "replication_privileges",
+            "REPLICATION SLAVE and REPLICATION CLIENT granted",
+        );
     } else {
         items.add(
             "replication_privileges",
             Status::Failed,
-            format!("missing {} for incremental migration", missing.join(" and ")),
+            format!(
+                "missing {} for incremental migration",
+                missing.join(" and ")
+            ),
             format!("GRANT {} ON *.* TO the migration user", missing.join(", ")),
         );
     }
@@ -379,15 +450,26 @@ fn report_problems(
     items.add(
         name,
         status,
-        mine.iter().map(|p| format!("{}: {}", at(p), p.problem)).collect::<Vec<_>>().join("; "),
-        mine.iter().map(|p| format!("{}: {}", at(p), p.fix)).collect::<Vec<_>>().join("; "),
+        mine.iter()
+            .map(|p| format!("{}: {}", at(p), p.problem))
+            .collect::<Vec<_>>()
+            .join("; "),
+        mine.iter()
+            .map(|p| format!("{}: {}", at(p), p.fix))
+            .collect::<Vec<_>>()
+            .join("; "),
     );
 }
 
 fn check_invisible(items: &mut Items, tables: &[mysql::TableInfo]) {
     let cols: Vec<String> = tables
         .iter()
-        .flat_map(|t| t.columns.iter().filter(|c| c.invisible).map(move |c| format!("{}.{}", t.name, c.name)))
+        .flat_map(|t| {
+            t.columns
+                .iter()
+                .filter(|c| c.invisible)
+                .map(move |c| format!("{}.{}", t.name, c.name))
+        })
         .collect();
     if cols.is_empty() {
         items.pass("invisible_columns", "no invisible columns");
@@ -395,7 +477,10 @@ fn check_invisible(items: &mut Items, tables: &[mysql::TableInfo]) {
         items.add(
             "invisible_columns",
             Status::Warning,
-            format!("invisible columns will be migrated (selected by name): {}", cols.join(", ")),
+            format!(
+                "invisible columns will be migrated (selected by name): {}",
+                cols.join(", ")
+            ),
             "nothing to do; listed because DTS would lose them",
         );
     }
@@ -424,7 +509,11 @@ fn check_table_count(
     if total <= max {
         items.pass(
             "table_count",
-            format!("{} tables to create, {} exist, quota {max}", needed.len(), existing.len()),
+            format!(
+                "{} tables to create, {} exist, quota {max}",
+                needed.len(),
+                existing.len()
+            ),
         );
     } else {
         items.add(
@@ -461,7 +550,11 @@ async fn check_conflicts(
             Err(_) => false,
         };
         if !same {
-            different.push(format!("{} (key {} expected)", m.target_name, key_text(&want)));
+            different.push(format!(
+                "{} (key {} expected)",
+                m.target_name,
+                key_text(&want)
+            ));
         } else if ours.contains(&m.target_name) {
             continue;
         } else if mode == ConflictingTables::PrecheckAndReport {
@@ -474,7 +567,10 @@ async fn check_conflicts(
         items.add(
             "conflicting_tables",
             Status::Failed,
-            format!("destination tables exist with a different primary key: {}", different.join(", ")),
+            format!(
+                "destination tables exist with a different primary key: {}",
+                different.join(", ")
+            ),
             "delete or rename those destination tables, or map the source tables to other targets",
         );
     } else if !report_mode_conflicts.is_empty() {
@@ -488,7 +584,10 @@ async fn check_conflicts(
         items.add(
             "conflicting_tables",
             Status::Warning,
-            format!("existing destination tables with the same key will be written into: {}", reused.join(", ")),
+            format!(
+                "existing destination tables with the same key will be written into: {}",
+                reused.join(", ")
+            ),
             "rows with the same key are overwritten; make sure that is intended",
         );
     } else {
@@ -499,8 +598,7 @@ async fn check_conflicts(
 /// Same key columns, names and types, in order.
 pub fn same_key(a: &TableDef, b: &TableDef) -> bool {
     a.primary_key.len() == b.primary_key.len()
-        && a
-            .primary_key
+        && a.primary_key
             .iter()
             .zip(&b.primary_key)
             .all(|(x, y)| x.name == y.name && x.pk_type == y.pk_type)

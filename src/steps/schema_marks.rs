@@ -19,7 +19,11 @@ fn key(ctx: &Context, k: impl Into<String>) -> PrimaryKey {
 pub async fn mark_created(ctx: &Context, table: &str) -> Result<(), crate::tablestore::Error> {
     let row = Row::new(key(ctx, format!("{PREFIX}{table}"))).with("table", table);
     ctx.destination
-        .put_row(&ctx.config.destination.state_table, &row, &Condition::ignore())
+        .put_row(
+            &ctx.config.destination.state_table,
+            &row,
+            &Condition::ignore(),
+        )
         .await
 }
 
@@ -33,7 +37,10 @@ pub async fn created_tables(ctx: &Context) -> Result<Vec<String>, crate::tablest
         read: ReadOptions::default(),
     };
     let mut out = Vec::new();
-    let mut rows = Box::pin(ctx.destination.range_stream(&ctx.config.destination.state_table, req));
+    let mut rows = Box::pin(
+        ctx.destination
+            .range_stream(&ctx.config.destination.state_table, req),
+    );
     while let Some(r) = rows.next().await {
         match r {
             Ok(row) => {

@@ -126,11 +126,19 @@ async fn verify_chunk(
                 match got.map_err(crate::tablestore::Error::Service)? {
                     None => {
                         out.missing += 1;
-                        out.note(format!("{} {}: missing", chunk.table, pk_text(&want.primary_key)));
+                        out.note(format!(
+                            "{} {}: missing",
+                            chunk.table,
+                            pk_text(&want.primary_key)
+                        ));
                     }
                     Some(row) if row_hash(&row) != row_hash(want) => {
                         out.different += 1;
-                        out.note(format!("{} {}: different", chunk.table, pk_text(&want.primary_key)));
+                        out.note(format!(
+                            "{} {}: different",
+                            chunk.table,
+                            pk_text(&want.primary_key)
+                        ));
                     }
                     Some(_) => out.matched += 1,
                 }

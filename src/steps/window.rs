@@ -34,10 +34,7 @@ pub async fn guard<T>(
                 Err(_) => return Err(e),
             };
             let window = Duration::from_secs(u64::from(minutes) * 60);
-            let failing_for = store
-                .now()
-                .duration_since(first)
-                .unwrap_or(Duration::ZERO);
+            let failing_for = store.now().duration_since(first).unwrap_or(Duration::ZERO);
             if failing_for > window {
                 Err(StepError::new(
                     ErrorName::RetryWindowExceeded,

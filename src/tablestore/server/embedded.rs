@@ -28,8 +28,12 @@ pub fn ensure(
     access_key_id: &str,
     access_key_secret: &str,
 ) -> Result<String, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the embedded data directory {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create the embedded data directory {}: {e}",
+            dir.display()
+        )
+    })?;
     let key = dir
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;

@@ -10,9 +10,9 @@
 //! in order. Reads use redb snapshots and never wait for the writer.
 
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::ops::Bound;
 use std::path::Path;
-use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
@@ -43,7 +43,6 @@ pub const MIN_TIME_TO_LIVE: i32 = 86400;
 /// GetRange page bounds: rows scanned and bytes scanned.
 pub const RANGE_MAX_ROWS: usize = 5000;
 pub const RANGE_MAX_BYTES: usize = 4 * 1024 * 1024;
-
 
 pub struct EngineOptions {
     /// Tables allowed (service default 64).
@@ -154,8 +153,9 @@ impl Engine {
             next_epoch: 1,
         };
         state.install(records);
-        let spawn_err =
-            |e: std::io::Error| ServiceError::internal(format!("cannot start the storage writer: {e}"));
+        let spawn_err = |e: std::io::Error| {
+            ServiceError::internal(format!("cannot start the storage writer: {e}"))
+        };
         let failed = Arc::new(AtomicBool::new(false));
         let (sync_tx, sync_rx) = mpsc::channel();
         let syncer = {
@@ -1569,8 +1569,8 @@ impl Tables {
                 (pk, Vec::new())
             }
         };
-        let returned = (op.return_pk || !op.return_columns.is_empty())
-            .then_some(Row { primary_key, cells });
+        let returned =
+            (op.return_pk || !op.return_columns.is_empty()).then_some(Row { primary_key, cells });
         Ok(Ok(WriteOutcome { returned }))
     }
 }

@@ -646,7 +646,10 @@ fn segment_file_name(segment: u32) -> String {
 }
 
 fn parse_segment_file_name(name: &str) -> Option<u32> {
-    name.strip_prefix("vlog-")?.strip_suffix(".log")?.parse().ok()
+    name.strip_prefix("vlog-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -960,7 +963,10 @@ impl Store {
         });
         let replayed = self.replay(from, &ids, &mut live)?;
         if replayed > 0 {
-            tracing::info!(frames = replayed, "replayed the value log after the last checkpoint");
+            tracing::info!(
+                frames = replayed,
+                "replayed the value log after the last checkpoint"
+            );
         }
         // New writes always go to a fresh segment: never after a possibly torn tail, and
         // always after the checkpoint recorded below.
@@ -1032,7 +1038,11 @@ impl Store {
                     let Some(payload) =
                         read_frame(&file, pos, len).map_err(|e| io_err("cannot read", &path, e))?
                     else {
-                        tracing::warn!(segment = id, offset = pos, "truncating a torn value log tail");
+                        tracing::warn!(
+                            segment = id,
+                            offset = pos,
+                            "truncating a torn value log tail"
+                        );
                         file.set_len(pos)
                             .and_then(|_| file.sync_all())
                             .map_err(|e| io_err("cannot truncate", &path, e))?;
@@ -1360,7 +1370,9 @@ impl WriteTxn {
             journal.last_checkpoint = Instant::now();
             let now = Instant::now();
             let emptied = std::mem::take(&mut journal.emptied);
-            journal.doomed.extend(emptied.into_iter().map(|id| (id, now)));
+            journal
+                .doomed
+                .extend(emptied.into_iter().map(|id| (id, now)));
         }
         journal.rotate_if_full(store)?;
         Ok(written)
@@ -1593,10 +1605,7 @@ impl ReadTable<'_> {
         reverse: bool,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let range = self
-            .t
-            .range::<&[u8]>((lo, hi))
-            .map_err(StoreError::from)?;
+        let range = self.t.range::<&[u8]>((lo, hi)).map_err(StoreError::from)?;
         let mut visit = |item: Result<_, redb::StorageError>| -> Result<bool, E> {
             let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) =
                 item.map_err(StoreError::from)?;
@@ -1799,7 +1808,11 @@ mod tests {
     #[test]
     fn replays_the_log_after_a_crash() {
         let dir = tempfile::TempDir::new().expect("tempdir");
-        let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
         let (store, mut j) = open(&a);
         batch(&store, &mut j, true, |s| s.create_table(&record("t")));
         for round in 0..5i64 {
@@ -1816,8 +1829,12 @@ mod tests {
             });
         }
         crash_image(&a, &b);
-        batch(&store, &mut j, false, |s| s.insert("t", &k(1000), &row(7, 2000)));
-        batch(&store, &mut j, false, |s| s.insert("t", &k(1001), &row(8, 2000)));
+        batch(&store, &mut j, false, |s| {
+            s.insert("t", &k(1000), &row(7, 2000))
+        });
+        batch(&store, &mut j, false, |s| {
+            s.insert("t", &k(1001), &row(8, 2000))
+        });
         crash_image(&a, &c);
         drop(store);
         drop(j);
@@ -1833,7 +1850,9 @@ mod tests {
         check(&store);
         assert_eq!(tag(&store, "t", 1000), None);
         // Writes after recovery survive another crash.
-        batch(&store, &mut j, false, |s| s.insert("t", &k(2000), &row(9, 1500)));
+        batch(&store, &mut j, false, |s| {
+            s.insert("t", &k(2000), &row(9, 1500))
+        });
         let b2 = dir.path().join("b2");
         crash_image(&b, &b2);
         drop((store, j));
@@ -1853,7 +1872,9 @@ mod tests {
         check(&store);
         assert_eq!(tag(&store, "t", 1000), Some(7));
         assert_eq!(tag(&store, "t", 1001), None);
-        batch(&store, &mut j, false, |s| s.insert("t", &k(1001), &row(10, 1500)));
+        batch(&store, &mut j, false, |s| {
+            s.insert("t", &k(1001), &row(10, 1500))
+        });
         drop((store, j));
         let (store, _j) = open(&c);
         assert_eq!(tag(&store, "t", 1001), Some(10));

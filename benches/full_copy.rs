@@ -85,9 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for group in indexes.chunks(threads) {
             let mut set = Vec::new();
             for &i in group {
+                let ctx = &ctx;
                 set.push(async move {
                     loop {
-                        let out = steps::copy::copy_chunk(&ctx, i, Some("bench")).await?;
+                        let out = steps::copy::copy_chunk(ctx, i, Some("bench")).await?;
                         if out.done {
                             return Ok::<_, steps::StepError>(out.rows);
                         }

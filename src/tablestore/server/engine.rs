@@ -1161,7 +1161,7 @@ impl Writer {
             }
         }
         // Shutting down: a last checkpoint makes the next open fast.
-        if self.journal.dirty() {
+        if !self.is_failed() && self.journal.dirty() {
             self.checkpoint();
         }
         self.sync_tx.take();
@@ -1177,9 +1177,12 @@ impl Writer {
         self.failed.load(Ordering::Acquire)
     }
 
-    fn fail(&self, e: &StoreError) {
+    /// Storage errors are not retried here: the writer stops accepting writes (reads go on)
+    /// and a restart recovers from the log.
+    fn fail(&mut self, e: &StoreError) {
         tracing::error!(error = %e, "tablestore storage write failed; refusing further writes");
         self.failed.store(true, Ordering::Release);
+        self.journal.discard_frame();
     }
 
     /// Idle work: checkpoint, compact a segment, unlink freed segments.

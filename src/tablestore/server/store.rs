@@ -970,7 +970,10 @@ impl Store {
         }
         // New writes always go to a fresh segment: never after a possibly torn tail, and
         // always after the checkpoint recorded below.
-        let active = ids.last().map_or(0, |l| l + 1);
+        let active = ids
+            .last()
+            .map_or(0, |l| l + 1)
+            .max(checkpoint.map_or(0, |c| c.segment + 1));
         let file = self.create_segment(active)?;
         // Sealed segments that hold no live value are garbage once this checkpoint is durable.
         let garbage: Vec<u32> = ids
@@ -1176,6 +1179,11 @@ impl Journal {
 
     pub fn last_checkpoint(&self) -> Instant {
         self.last_checkpoint
+    }
+
+    /// Forgets the frame of a transaction that was not committed.
+    pub fn discard_frame(&mut self) {
+        self.frame.clear();
     }
 
     /// Whether anything awaits a checkpoint (log data or segments to free).

@@ -1,6 +1,8 @@
 //! Token buckets for the throttling options (source queries/s, rows/s, MB/s).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// A token bucket refilled at `rate` tokens per second, holding at most one second's worth.
 #[derive(Debug)]

@@ -473,12 +473,16 @@ pub async fn read_page(conn: &mut Conn, db: &str, q: &PageQuery) -> Result<Page,
 
 /// The values of a text-protocol row (every value is bytes or NULL).
 fn text_values(row: Row, context: &str) -> Result<SourceRow, SourceError> {
-    row.unwrap()
+    row.unwrap_raw()
         .into_iter()
         .map(|v| match v {
-            Value::NULL => Ok(None),
-            Value::Bytes(b) => Ok(Some(b)),
-            _ => Err(SourceError::unexpected(
+            Some(Value::NULL) => Ok(None),
+            Some(Value::Bytes(b)) => Ok(Some(b)),
+            None => Err(SourceError::unexpected(
+                context,
+                "a value was missing from a row",
+            )),
+            Some(_) => Err(SourceError::unexpected(
                 context,
                 "a value arrived in binary-protocol form on a text query",
             )),

@@ -3131,8 +3131,29 @@ mod tests {
         let dir = TempDir::new().expect("tempdir");
         let e = open(&dir);
         e.create_table(def_t()).expect("create");
+        // CPU seconds (user + system) of this process and of its writer thread, from /proc:
+        // wall-clock rates are noisy on a shared machine, CPU per row is not.
+        fn cpu() -> (f64, f64) {
+            let ticks = |stat: &str| -> f64 {
+                let after = stat.rsplit(')').next().unwrap_or("");
+                let f: Vec<&str> = after.split_whitespace().collect();
+                let t: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+                    + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                t / 100.0
+            };
+            let process = std::fs::read_to_string("/proc/self/stat").map_or(0.0, |s| ticks(&s));
+            let mut writer = 0.0;
+            for t in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                if comm.trim() == "tablestore-writ" {
+                    writer = std::fs::read_to_string(t.path().join("stat")).map_or(0.0, |s| ticks(&s));
+                }
+            }
+            (process, writer)
+        }
         for (callers, random) in [(4usize, false), (8, false), (8, true)] {
             let calls = 200usize;
+            let (cpu0, writer0) = cpu();
             let start = std::time::Instant::now();
             let mut tasks = Vec::new();
             for w in 0..callers {
@@ -3165,10 +3186,13 @@ mod tests {
             }
             let rows = callers * calls * 200;
             let secs = start.elapsed().as_secs_f64();
+            let (cpu1, writer1) = cpu();
             println!(
-                "{callers} callers, {} keys: {rows} rows in {secs:.2}s = {:.0} rows/s",
+                "{callers} callers, {} keys: {rows} rows in {secs:.2}s = {:.0} rows/s; CPU per row: process {:.1} us, writer thread {:.1} us",
                 if random { "random" } else { "ascending" },
-                rows as f64 / secs
+                rows as f64 / secs,
+                (cpu1 - cpu0) * 1e6 / rows as f64,
+                (writer1 - writer0) * 1e6 / rows as f64,
             );
         }
     }

@@ -3143,10 +3143,15 @@ mod tests {
             };
             let process = std::fs::read_to_string("/proc/self/stat").map_or(0.0, |s| ticks(&s));
             let mut writer = 0.0;
-            for t in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+            for t in std::fs::read_dir("/proc/self/task")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
                 if comm.trim() == "tablestore-writ" {
-                    writer = std::fs::read_to_string(t.path().join("stat")).map_or(0.0, |s| ticks(&s));
+                    writer =
+                        std::fs::read_to_string(t.path().join("stat")).map_or(0.0, |s| ticks(&s));
                 }
             }
             (process, writer)

@@ -6,6 +6,10 @@
 
 use std::time::Instant;
 
+// glibc's malloc spent a quarter of the copy's CPU in malloc/free (perf, docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use tsmigrate::tablestore::batch::{BatchOptions, BatchWriter, WriteApi};
 use tsmigrate::tablestore::client::{BatchRow, Client};
 use tsmigrate::tablestore::schema::{PkSchema, TableDef};

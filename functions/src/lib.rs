@@ -21,6 +21,11 @@ pub mod start;
 
 use std::time::Instant;
 
+// Every function binary links this library: one allocator for all (glibc's malloc cost a
+// quarter of the copy's CPU, docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;

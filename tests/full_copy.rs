@@ -311,8 +311,23 @@ async fn keys_filters_and_mapping() {
         .delete_row("codes", &gone, &Condition::ignore())
         .await
         .unwrap();
+    // A row the source never had: named as extra.
+    ctx.destination
+        .put_row(
+            "codes",
+            &Row::new(PrimaryKey::new().with("code", "zz-stray")).with("label", "stray"),
+            &Condition::ignore(),
+        )
+        .await
+        .unwrap();
     let v = steps::verify::verify(&ctx, None).await.unwrap();
-    assert_eq!((v.different, v.missing, v.extra), (1, 1, 0), "{v:?}");
+    assert_eq!((v.different, v.missing, v.extra), (1, 1, 1), "{v:?}");
+    assert!(
+        v.mismatched
+            .contains(&"codes code=\"zz-stray\": extra (not in the source)".to_string()),
+        "{:?}",
+        v.mismatched
+    );
     assert!(
         v.mismatched
             .contains(&"items shop=\"b\",sku=7: different".to_string()),
@@ -384,4 +399,69 @@ async fn interrupted_copy_resumes_and_leases_fence() {
         .await
         .unwrap();
     steps::begin(&ctx, "second").await.unwrap();
+}
+
+/// In update_row mode the migration owns only the mapped columns: another writer's column on
+/// a destination row is not a mismatch, a changed mapped column is, and a row whose mapped
+/// attributes are all NULL is still found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_row_verify_compares_the_mapped_columns() {
+    let db = MariaDb::shared();
+    let d = db.fresh_database("fc_upd").await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.users (id INT PRIMARY KEY, name VARCHAR(20), city VARCHAR(20))"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.users VALUES (1, 'ann', 'oslo'), (2, NULL, NULL), (3, 'cy', NULL)"
+    ))
+    .await;
+    // A link table of key columns only: its rows are key-only rows in Tablestore.
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.user_tags (user_id INT, tag VARCHAR(10), PRIMARY KEY (user_id, tag))"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.user_tags VALUES (1, 'new'), (1, 'vip')"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(db, &d, dir.path());
+    cfg.write_mode = WriteMode::UpdateRow;
+    let ctx = context(cfg).await;
+    migrate(&ctx).await;
+    let tags = all_rows(&ctx, "user_tags", &["user_id", "tag"]).await;
+    assert_eq!(tags.len(), 2);
+    assert!(tags.iter().all(|r| r.cells.is_empty()), "{tags:?}");
+    let v = steps::verify::verify(&ctx, None).await.unwrap();
+    assert!(v.is_clean() && v.matched == 5, "{v:?}");
+
+    // Another writer's column on two rows (one with only NULL mapped attributes).
+    for id in [1, 2] {
+        ctx.destination
+            .update_row(
+                "users",
+                &PrimaryKey::new().with("id", id),
+                &[CellOp::Put(Cell::new("loyalty", 5))],
+                &Condition::ignore(),
+            )
+            .await
+            .unwrap();
+    }
+    let v = steps::verify::verify(&ctx, None).await.unwrap();
+    assert!(v.is_clean() && v.matched == 5, "{v:?}");
+
+    // A mapped column changed by hand is still found.
+    ctx.destination
+        .update_row(
+            "users",
+            &PrimaryKey::new().with("id", 3),
+            &[CellOp::Put(Cell::new("city", "rome"))],
+            &Condition::ignore(),
+        )
+        .await
+        .unwrap();
+    let v = steps::verify::verify(&ctx, None).await.unwrap();
+    assert_eq!((v.matched, v.different), (4, 1), "{v:?}");
+    assert_eq!(v.mismatched, vec!["users id=3: different".to_string()]);
 }

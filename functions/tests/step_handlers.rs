@@ -51,6 +51,11 @@ fn unreachable_config() -> Value {
 fn event(payload: Value) -> LambdaEvent<Value> {
     let mut context = Context::default();
     context.request_id = "00000000-0000-0000-0000-000000000001".to_owned();
+    // As Lambda sets it: milliseconds since the epoch when the invocation is cut off.
+    context.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64 + 900_000)
+        .unwrap_or(u64::MAX);
     LambdaEvent::new(payload, context)
 }
 

@@ -147,47 +147,127 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
     code
 }
 
-/// One line per table: rows copied / estimate, rows/s, ETA; refreshed every second.
+/// Source row estimates per table (information_schema; approximate), for the ETA.
+async fn row_estimates(ctx: &steps::Context) -> HashMap<String, u64> {
+    let Ok(mut conn) = crate::mysql::connect(&ctx.source).await else {
+        return HashMap::new();
+    };
+    let estimates = match steps::objects::select(&mut conn, &ctx.config).await {
+        Ok(selected) => steps::objects::map_all(&selected, &ctx.config)
+            .0
+            .into_iter()
+            .map(|m| (m.source_name, m.row_estimate))
+            .collect(),
+        Err(_) => HashMap::new(),
+    };
+    crate::mysql::close(conn).await;
+    estimates
+}
+
+/// Copy progress of one table, from its chunk rows in the state store.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct TableProgress {
+    table: String,
+    rows: u64,
+    chunks_done: usize,
+    chunks: usize,
+}
+
+fn table_progress(chunks: &[crate::state::ChunkRecord]) -> Vec<TableProgress> {
+    let mut per: Vec<TableProgress> = Vec::new();
+    for c in chunks {
+        let i = match per.iter().position(|p| p.table == c.table) {
+            Some(i) => i,
+            None => {
+                per.push(TableProgress {
+                    table: c.table.clone(),
+                    ..Default::default()
+                });
+                per.len() - 1
+            }
+        };
+        let p = &mut per[i];
+        p.rows += c.rows;
+        p.chunks += 1;
+        p.chunks_done += usize::from(c.status == ChunkStatus::Done);
+    }
+    per
+}
+
+/// One progress line: `table  [#####.....] rows/estimate  rows/s  ETA`.
+fn progress_line(p: &TableProgress, estimate: Option<u64>, rate: f64) -> String {
+    const WIDTH: usize = 20;
+    let done = p.chunks > 0 && p.chunks_done == p.chunks;
+    // Estimates are approximate: never show more than 99% before the last chunk is done.
+    let fraction = match (done, estimate) {
+        (true, _) => 1.0,
+        (false, Some(e)) if e > 0 => (p.rows as f64 / e as f64).min(0.99),
+        _ => 0.0,
+    };
+    let filled = (fraction * WIDTH as f64).floor() as usize;
+    let bar = format!("{}{}", "#".repeat(filled), ".".repeat(WIDTH - filled));
+    let eta = if done {
+        "done".to_owned()
+    } else {
+        match estimate {
+            Some(e) if rate > 0.0 && e > p.rows => {
+                let secs = ((e - p.rows) as f64 / rate).round() as u64;
+                format!("ETA {}:{:02}", secs / 60, secs % 60)
+            }
+            _ => "ETA --".to_owned(),
+        }
+    };
+    let of = estimate.map(|e| format!("/~{e}")).unwrap_or_default();
+    format!(
+        "{:<24} [{bar}] {}{of} rows  {:>8.0} rows/s  {eta}  ({}/{} chunks)",
+        p.table, p.rows, rate, p.chunks_done, p.chunks
+    )
+}
+
+/// Per table: a bar, rows copied / estimate, rows/s, ETA. On a terminal the lines are
+/// redrawn every second; otherwise (logs, CI) they are printed every 10 seconds.
 async fn show_progress(ctx: Arc<steps::Context>) {
+    use std::io::{IsTerminal, Write};
     let store = steps::lifecycle::state_store(&ctx);
-    let start = Instant::now();
+    let estimates = row_estimates(&ctx).await;
+    let tty = std::io::stderr().is_terminal();
+    let every = Duration::from_secs(if tty { 1 } else { 10 });
+    // Rates over the last interval, per table.
+    let mut last: HashMap<String, (u64, Instant)> = HashMap::new();
+    let mut drawn = 0usize;
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(every).await;
         let Ok(chunks) = store.chunks().await else {
             continue;
         };
-        if chunks.is_empty() {
+        let per = table_progress(&chunks);
+        if per.is_empty() {
             continue;
         }
-        let mut per: Vec<(String, u64, usize, usize)> = Vec::new();
-        for c in &chunks {
-            let done = usize::from(c.status == ChunkStatus::Done);
-            match per.iter_mut().find(|p| p.0 == c.table) {
-                Some(p) => {
-                    p.1 += c.rows;
-                    p.2 += done;
-                    p.3 += 1;
-                }
-                None => per.push((c.table.clone(), c.rows, done, 1)),
-            }
-        }
-        let secs = start.elapsed().as_secs_f64().max(0.001);
-        let total: u64 = per.iter().map(|p| p.1).sum();
-        let line = per
+        let now = Instant::now();
+        let lines: Vec<String> = per
             .iter()
-            .map(|(t, rows, done, n)| format!("{t}: {rows} rows ({done}/{n} chunks)"))
-            .collect::<Vec<_>>()
-            .join(" | ");
-        let left: usize = per.iter().map(|p| p.3 - p.2).sum();
-        let rate = total as f64 / secs;
-        eprint!(
-            "\r\x1b[2K{line} | {rate:.0} rows/s{}",
-            if left == 0 {
-                String::new()
-            } else {
-                format!(", {left} chunks left")
-            }
-        );
+            .map(|p| {
+                let (before, at) = last.get(&p.table).copied().unwrap_or((p.rows, now));
+                let secs = now.duration_since(at).as_secs_f64();
+                let rate = if secs > 0.0 {
+                    p.rows.saturating_sub(before) as f64 / secs
+                } else {
+                    0.0
+                };
+                last.insert(p.table.clone(), (p.rows, now));
+                progress_line(p, estimates.get(&p.table).copied(), rate)
+            })
+            .collect();
+        let mut err = std::io::stderr().lock();
+        if tty && drawn > 0 {
+            // Move up over the previous drawing and redraw it.
+            let _ = write!(err, "\x1b[{drawn}A");
+        }
+        for l in &lines {
+            let _ = writeln!(err, "{}{l}", if tty { "\x1b[2K" } else { "" });
+        }
+        drawn = lines.len();
     }
 }
 
@@ -212,5 +292,70 @@ async fn summary(ctx: &steps::Context) {
     }
     if let Ok(n) = store.dirty_count().await {
         println!("dirty rows (recorded, not migrated): {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(rows: u64, done: usize, chunks: usize) -> TableProgress {
+        TableProgress {
+            table: "orders".into(),
+            rows,
+            chunks_done: done,
+            chunks,
+        }
+    }
+
+    #[test]
+    fn progress_line_shows_rows_rate_and_eta() {
+        let l = progress_line(&p(250, 0, 2), Some(1000), 50.0);
+        assert!(l.contains("[#####...............]"), "{l}");
+        assert!(l.contains("250/~1000 rows"), "{l}");
+        assert!(l.contains("50 rows/s"), "{l}");
+        assert!(l.contains("ETA 0:15"), "{l}");
+        assert!(l.contains("(0/2 chunks)"), "{l}");
+    }
+
+    #[test]
+    fn progress_line_caps_an_underestimate_and_finishes_on_the_last_chunk() {
+        let running = progress_line(&p(5000, 1, 2), Some(1000), 10.0);
+        assert!(running.contains("[###################.]"), "{running}");
+        assert!(running.contains("ETA --"), "{running}");
+        let done = progress_line(&p(5000, 2, 2), Some(1000), 0.0);
+        assert!(done.contains("[####################]"), "{done}");
+        assert!(done.ends_with("done  (2/2 chunks)"), "{done}");
+    }
+
+    #[test]
+    fn table_progress_sums_chunks_per_table_in_plan_order() {
+        let mut a = crate::state::ChunkRecord::new(0, "b", None, None);
+        a.rows = 5;
+        a.status = ChunkStatus::Done;
+        let mut b = crate::state::ChunkRecord::new(1, "a", None, None);
+        b.rows = 7;
+        let mut c = crate::state::ChunkRecord::new(2, "b", None, None);
+        c.rows = 1;
+        let per = table_progress(&[a, b, c]);
+        assert_eq!(per.len(), 2);
+        assert_eq!(
+            (
+                per[0].table.as_str(),
+                per[0].rows,
+                per[0].chunks_done,
+                per[0].chunks
+            ),
+            ("b", 6, 1, 2)
+        );
+        assert_eq!(
+            (
+                per[1].table.as_str(),
+                per[1].rows,
+                per[1].chunks_done,
+                per[1].chunks
+            ),
+            ("a", 7, 0, 1)
+        );
     }
 }

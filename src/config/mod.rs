@@ -784,7 +784,8 @@ pub enum DirtyDataPolicy {
 #[serde(rename_all = "snake_case")]
 pub enum WriteMode {
     /// UpdateRow: put the migrated columns, delete those that are NULL; attribute columns that
-    /// the source does not have are kept.
+    /// the source does not have are kept. A row whose migrated columns are all NULL is written
+    /// with PutRow (key only), since Tablestore keeps no row that an update left without columns.
     #[default]
     UpdateRow,
     /// PutRow: replace the whole row with the migrated columns.
@@ -1112,7 +1113,8 @@ pub struct ThrottleConfig {
     pub incremental: IncrementalThrottle,
 }
 
-/// Full-migration limits, each applied per migration.
+/// Full-migration limits, each for the whole migration: the chunks copied at once
+/// (writer.thread_count) each take an equal share.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FullThrottle {

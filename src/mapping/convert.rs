@@ -420,7 +420,17 @@ impl<'a> RowConverter<'a> {
             WriteMode::OverwriteRow => RowChange::Put(self.to_put_row(row)?),
             WriteMode::UpdateRow => {
                 let (primary_key, ops) = self.to_update_ops(row)?;
-                RowChange::Update { primary_key, ops }
+                if ops.iter().any(|op| matches!(op, CellOp::Put(_))) {
+                    RowChange::Update { primary_key, ops }
+                } else {
+                    // Every mapped attribute is NULL (or there are none). An UpdateRow of
+                    // deletes leaves no row behind in Tablestore (a row needs a column unless
+                    // PutRow made it), so the source row would be lost: write the key alone.
+                    RowChange::Put(Row {
+                        primary_key,
+                        cells: Vec::new(),
+                    })
+                }
             }
         })
     }
@@ -983,6 +993,23 @@ mod tests {
             RowChange::Update { .. }
         ));
         assert_eq!(primary_key(&m, &r).unwrap(), put.primary_key);
+    }
+
+    #[test]
+    fn update_row_of_only_nulls_puts_the_key_so_the_row_exists() {
+        let m = table();
+        let conv = RowConverter::new(&m);
+        let r = row(&[Some(b"bob"), Some(b"7"), None, None]);
+        match conv.to_change(&r, WriteMode::UpdateRow).unwrap() {
+            RowChange::Put(put) => {
+                assert_eq!(
+                    put.primary_key,
+                    PrimaryKey::new().with("t_id", 7).with("t_name", "bob")
+                );
+                assert!(put.cells.is_empty());
+            }
+            other => panic!("expected a key-only PutRow, got {other:?}"),
+        }
     }
 
     #[test]

@@ -161,7 +161,9 @@ async fn copy_pages(
     let mut query = chunk_query(ctx, &mapping, chunk)?;
     let writer = BatchWriter::new(ctx.destination.clone(), writer_options(ctx));
     let t = &cfg.throttle.full;
-    let mut throttle = Throttle::new(t.source_qps, t.rps, t.mb_per_s);
+    // Limits are per migration; up to thread_count chunks run at once (the Map's
+    // MaxConcurrency), each taking an equal share.
+    let mut throttle = Throttle::share_of(t.source_qps, t.rps, t.mb_per_s, cfg.writer.thread_count);
     let mut dirty = 0u64;
     if chunk.status == ChunkStatus::Pending {
         chunk.status = ChunkStatus::Running;

@@ -1,6 +1,8 @@
 //! One entry point for every step, JSON in and JSON out: what the Lambda functions and the
 //! local runner call. Input: `{"config": {…}, …step fields}`; see [`StepInput`].
 
+use std::time::{Duration, SystemTime};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -73,12 +75,42 @@ pub struct StepInput {
     pub outcome: Option<Value>,
 }
 
-/// Runs `step` on `input`. Errors carry the design's names; retriable ones pass through the
-/// configured retry windows.
+/// Time CopyChunk keeps for itself before the invocation's deadline: the last page's writes,
+/// the cursor save and the response.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(60);
+
+/// Runs `step` on `input` with no deadline (the local runner): CopyChunk stops at
+/// [`super::copy::DEFAULT_BUDGET`].
 pub async fn run_step(
     step: Step,
     input: Value,
     resolver: &dyn SecretResolver,
+) -> Result<Value, StepError> {
+    run_step_until(step, input, resolver, None).await
+}
+
+/// CopyChunk's time budget: the invocation's deadline minus [`DEADLINE_MARGIN`] (at least a
+/// few seconds, so it always copies a page), else the default budget.
+pub fn copy_budget(deadline: Option<SystemTime>, now: SystemTime) -> Duration {
+    match deadline {
+        None => super::copy::DEFAULT_BUDGET,
+        Some(d) => d
+            .duration_since(now)
+            .unwrap_or_default()
+            .saturating_sub(DEADLINE_MARGIN)
+            .max(MIN_BUDGET),
+    }
+}
+
+const MIN_BUDGET: Duration = Duration::from_secs(5);
+
+/// Runs `step` on `input`; `deadline` is when the invocation is cut off (Lambda's). Errors
+/// carry the design's names; retriable ones pass through the configured retry windows.
+pub async fn run_step_until(
+    step: Step,
+    input: Value,
+    resolver: &dyn SecretResolver,
+    deadline: Option<SystemTime>,
 ) -> Result<Value, StepError> {
     let cfg_value = input.get("config").ok_or_else(|| {
         StepError::new(ErrorName::ConfigInvalid, "the step input has no \"config\"")
@@ -88,7 +120,7 @@ pub async fn run_step(
     let fields: StepInput = serde_json::from_value(input.clone())
         .map_err(|e| StepError::new(ErrorName::ConfigInvalid, format!("bad step input: {e}")))?;
     let ctx = Context::new(cfg, resolver).await?;
-    let outcome = run_with_context(step, &ctx, &fields).await;
+    let outcome = run_with_context(step, &ctx, &fields, deadline).await;
     if step == Step::Precheck || step == Step::Finish {
         return outcome;
     }
@@ -110,6 +142,7 @@ async fn run_with_context(
     step: Step,
     ctx: &Context,
     input: &StepInput,
+    deadline: Option<SystemTime>,
 ) -> Result<Value, StepError> {
     let owner = || {
         input
@@ -145,7 +178,16 @@ async fn run_with_context(
             let index = input.chunk_index.ok_or_else(|| {
                 StepError::new(ErrorName::ConfigInvalid, "CopyChunk needs chunk_index")
             })?;
-            to_json(super::copy::copy_chunk(ctx, index, input.lease_owner.as_deref()).await?)
+            let budget = copy_budget(deadline, SystemTime::now());
+            to_json(
+                super::copy::copy_chunk_with_budget(
+                    ctx,
+                    index,
+                    input.lease_owner.as_deref(),
+                    budget,
+                )
+                .await?,
+            )
         }
         Step::Verify => to_json(super::verify::verify(ctx, input.chunk_index).await?),
         Step::BinlogBatch => Err(StepError::new(
@@ -163,5 +205,28 @@ fn error_text(v: &Value) -> String {
         e.to_owned()
     } else {
         format!("{e}: {c}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_budget_follows_the_invocation_deadline() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(copy_budget(None, now), super::super::copy::DEFAULT_BUDGET);
+        // Lambda's 15 minutes: 14 left for copying.
+        let d = now + Duration::from_secs(900);
+        assert_eq!(copy_budget(Some(d), now), Duration::from_secs(840));
+        // Nearly out of time, or past it: still one short page's worth.
+        assert_eq!(
+            copy_budget(Some(now + Duration::from_secs(30)), now),
+            MIN_BUDGET
+        );
+        assert_eq!(
+            copy_budget(Some(now - Duration::from_secs(1)), now),
+            MIN_BUDGET
+        );
     }
 }

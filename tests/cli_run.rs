@@ -50,7 +50,22 @@ fn chunk_status(config: &str) -> (u64, u64, u64) {
 }
 
 fn write_config(dir: &Path, db: &MariaDb, database: &str) -> String {
-    let config = serde_json::json!({
+    write_config_with(
+        dir,
+        db,
+        database,
+        serde_json::json!({
+            "full": {"chunk_rows": CHUNK_ROWS, "page_rows": 250},
+            // One chunk at a time, in plan order, slow enough to stop in the middle.
+            "writer": {"thread_count": 1},
+            "throttle": {"full": {"rps": 2500}}
+        }),
+    )
+}
+
+/// A config for `database` with `extra`'s top-level fields added.
+fn write_config_with(dir: &Path, db: &MariaDb, database: &str, extra: serde_json::Value) -> String {
+    let mut config = serde_json::json!({
         "migration_id": format!("cli_{database}"),
         "source": {
             "host": "127.0.0.1",
@@ -67,12 +82,13 @@ fn write_config(dir: &Path, db: &MariaDb, database: &str) -> String {
             "access_key_secret": {"value": "local-secret"}
         },
         "migration_types": ["schema", "full"],
-        "objects": {"tables": "*"},
-        "full": {"chunk_rows": CHUNK_ROWS, "page_rows": 250},
-        // One chunk at a time, in plan order, slow enough to stop in the middle.
-        "writer": {"thread_count": 1},
-        "throttle": {"full": {"rps": 2500}}
+        "objects": {"tables": "*"}
     });
+    if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            c.insert(k.clone(), v.clone());
+        }
+    }
     let path = dir.join("config.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
     path.display().to_string()
@@ -131,7 +147,10 @@ async fn a_stopped_run_resumes_where_it_stopped() {
          adjust the throttle",
         started.elapsed()
     );
-    assert!(copied > 0 && copied < ROWS, "{copied} rows copied before the stop");
+    assert!(
+        copied > 0 && copied < ROWS,
+        "{copied} rows copied before the stop"
+    );
 
     // Chunk 0 (keys 1..=2000) was finished before the stop. Delete one of its rows in the
     // source: a resumed run does not copy chunk 0 again, so the destination keeps the row.
@@ -165,4 +184,49 @@ async fn a_stopped_run_resumes_where_it_stopped() {
         text(&verify)
     );
     assert!(!verify.status.success(), "verify fails on a mismatch");
+}
+
+/// More chunks than one execution copies: the run continues as new executions (the runner's
+/// in-process startExecution) until every chunk is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_chunks_than_one_execution_continue_as_new() {
+    let db = MariaDb::shared();
+    let d = db.fresh_database("cli_waves").await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.readings (id INT PRIMARY KEY, v DOUBLE)"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.readings SELECT seq, seq / 7 FROM `{d}`.seq_1_to_5000"
+    ))
+    .await;
+    db.exec(&format!("ANALYZE TABLE `{d}`.readings")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config_with(
+        dir.path(),
+        db,
+        &d,
+        serde_json::json!({"full": {"chunk_rows": 500, "page_rows": 100, "chunks_per_execution": 3}}),
+    );
+    let run = tsmigrate(&["run", "--config", &config]);
+    assert!(run.status.success(), "{}", text(&run));
+    let (done, total, rows) = chunk_status(&config);
+    assert!(total >= 10, "plan of {total} chunks");
+    assert_eq!((done, rows), (total, 5000));
+    // ceil(total / 3) executions, the first plus its successors.
+    let executions = total.div_ceil(3);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains(&format!("({executions} executions)")),
+        "expected {executions} executions: {}",
+        text(&run)
+    );
+    let verify = tsmigrate(&["verify", "--config", &config]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(
+        String::from_utf8_lossy(&verify.stdout)
+            .contains("matched 5000, missing 0, different 0, extra 0"),
+        "{}",
+        text(&verify)
+    );
 }

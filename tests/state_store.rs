@@ -36,7 +36,7 @@ fn cp(seq: u64, pos: u64) -> Checkpoint {
     Checkpoint {
         file: "mysql-bin.000003".into(),
         pos,
-        gtid_set: if seq % 2 == 0 {
+        gtid_set: if seq.is_multiple_of(2) {
             Some(format!("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-{seq}"))
         } else {
             None

@@ -29,16 +29,9 @@ pub enum TablestoreCommand {
     },
 }
 
+/// The instance name and access key pair, shared by the server and its clients.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
-    #[arg(long, env = "TSMIGRATE_TS_LISTEN", default_value = "127.0.0.1:8801")]
-    listen: SocketAddr,
-    #[arg(
-        long,
-        env = "TSMIGRATE_TS_DATA_DIR",
-        default_value = "./tsmigrate-data"
-    )]
-    data_dir: PathBuf,
+pub struct InstanceArgs {
     #[arg(long, env = "TSMIGRATE_TS_INSTANCE", default_value = "local")]
     instance: String,
     #[arg(long, env = "TSMIGRATE_TS_ACCESS_KEY_ID", default_value = "local-ak")]
@@ -50,6 +43,20 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     access_key_secret: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "TSMIGRATE_TS_LISTEN", default_value = "127.0.0.1:8801")]
+    listen: SocketAddr,
+    #[arg(
+        long,
+        env = "TSMIGRATE_TS_DATA_DIR",
+        default_value = "./tsmigrate-data"
+    )]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    instance: InstanceArgs,
     /// Tables per instance (the service's default quota is 64).
     #[arg(long, env = "TSMIGRATE_TS_MAX_TABLES", default_value_t = 64)]
     max_tables: usize,
@@ -63,17 +70,8 @@ pub struct EndpointArgs {
         default_value = "http://127.0.0.1:8801"
     )]
     endpoint: String,
-    #[arg(long, env = "TSMIGRATE_TS_INSTANCE", default_value = "local")]
-    instance: String,
-    #[arg(long, env = "TSMIGRATE_TS_ACCESS_KEY_ID", default_value = "local-ak")]
-    access_key_id: String,
-    #[arg(
-        long,
-        env = "TSMIGRATE_TS_ACCESS_KEY_SECRET",
-        default_value = "local-secret",
-        hide_env_values = true
-    )]
-    access_key_secret: String,
+    #[command(flatten)]
+    instance: InstanceArgs,
     /// Sign with v4 for this region (v2 when absent).
     #[arg(long, env = "TSMIGRATE_TS_REGION")]
     region: Option<String>,
@@ -83,9 +81,9 @@ impl EndpointArgs {
     fn client(&self) -> Result<Client, String> {
         let mut cfg = ClientConfig::new(
             &self.endpoint,
-            &self.instance,
-            &self.access_key_id,
-            &self.access_key_secret,
+            &self.instance.instance,
+            &self.instance.access_key_id,
+            &self.instance.access_key_secret,
         );
         cfg.region = self.region.clone();
         Client::new(cfg).map_err(|e| e.to_string())
@@ -115,9 +113,9 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     let cfg = ServerConfig {
         listen: a.listen,
         data_dir: a.data_dir,
-        instance: a.instance,
-        access_key_id: a.access_key_id,
-        access_key_secret: a.access_key_secret,
+        instance: a.instance.instance,
+        access_key_id: a.instance.access_key_id,
+        access_key_secret: a.instance.access_key_secret,
         max_tables: a.max_tables,
         cache_bytes: 64 * 1024 * 1024,
     };

@@ -505,31 +505,7 @@ mod tests {
     use crate::mysql::ColumnInfo;
 
     fn info(name: &str, ordinal: u32, data_type: &str, column_type: &str) -> ColumnInfo {
-        ColumnInfo {
-            name: name.into(),
-            ordinal,
-            data_type: data_type.into(),
-            column_type: column_type.into(),
-            unsigned: column_type.contains("unsigned"),
-            zerofill: column_type.contains("zerofill"),
-            nullable: true,
-            char_max_length: None,
-            octet_max_length: None,
-            numeric_precision: None,
-            numeric_scale: None,
-            datetime_precision: None,
-            charset: None,
-            collation: None,
-            enum_values: vec![],
-            set_values: vec![],
-            bit_width: None,
-            invisible: false,
-            generated: None,
-            generation_expression: None,
-            auto_increment: false,
-            default: None,
-            json: data_type == "json",
-        }
+        ColumnInfo::of_type(name, ordinal, data_type, column_type)
     }
 
     fn cm(data_type: &str, column_type: &str, target: Option<ColumnType>) -> ColumnMapping {

@@ -144,31 +144,7 @@ mod tests {
     use super::*;
 
     fn col(data_type: &str) -> ColumnInfo {
-        ColumnInfo {
-            name: "c".into(),
-            ordinal: 1,
-            data_type: data_type.into(),
-            column_type: data_type.into(),
-            unsigned: false,
-            zerofill: false,
-            nullable: true,
-            char_max_length: None,
-            octet_max_length: None,
-            numeric_precision: None,
-            numeric_scale: None,
-            datetime_precision: None,
-            charset: None,
-            collation: None,
-            enum_values: vec![],
-            set_values: vec![],
-            bit_width: None,
-            invisible: false,
-            generated: None,
-            generation_expression: None,
-            auto_increment: false,
-            default: None,
-            json: false,
-        }
+        ColumnInfo::of_type("c", 1, data_type, data_type)
     }
 
     #[test]

@@ -79,6 +79,38 @@ pub struct ColumnInfo {
     pub json: bool,
 }
 
+impl ColumnInfo {
+    /// A nullable, visible, non-generated column with only its name, position and type
+    /// known (unsigned, zerofill and JSON read off the type); the rest unset.
+    pub fn of_type(name: &str, ordinal: u32, data_type: &str, column_type: &str) -> Self {
+        ColumnInfo {
+            name: name.into(),
+            ordinal,
+            data_type: data_type.into(),
+            column_type: column_type.into(),
+            unsigned: column_type.contains("unsigned"),
+            zerofill: column_type.contains("zerofill"),
+            nullable: true,
+            char_max_length: None,
+            octet_max_length: None,
+            numeric_precision: None,
+            numeric_scale: None,
+            datetime_precision: None,
+            charset: None,
+            collation: None,
+            enum_values: vec![],
+            set_values: vec![],
+            bit_width: None,
+            invisible: false,
+            generated: None,
+            generation_expression: None,
+            auto_increment: false,
+            default: None,
+            json: data_type == "json",
+        }
+    }
+}
+
 /// A unique index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UniqueKey {

@@ -53,27 +53,7 @@ pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
     let selected = objects::select(&mut conn, cfg).await;
     mysql::close(conn).await;
     let selected = selected?;
-    if !selected.missing.is_empty() {
-        return Err(StepError::new(
-            ErrorName::PrecheckFailed,
-            format!(
-                "source tables not found: {} (correct objects.tables)",
-                selected.missing.join(", ")
-            ),
-        ));
-    }
-    let (mappings, problems) = objects::map_all(&selected, cfg);
-    let blocking: Vec<String> = problems
-        .iter()
-        .filter(|p| p.kind != crate::mapping::ProblemKind::Size)
-        .map(|p| p.to_string())
-        .collect();
-    if !blocking.is_empty() {
-        return Err(StepError::new(
-            ErrorName::PrecheckFailed,
-            blocking.join("; "),
-        ));
-    }
+    let mappings = objects::usable_mappings(&selected, cfg)?;
 
     let existing = ctx.destination.list_tables().await?;
     let ours = schema_marks::created_tables(ctx).await?;

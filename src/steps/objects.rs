@@ -3,6 +3,7 @@
 
 use mysql_async::Conn;
 
+use super::error::{ErrorName, StepError};
 use crate::config::{MigrationConfig, TableSelection};
 use crate::mapping::{map_table, MappingProblem, TableMapping};
 use crate::mysql::{describe_tables, list_tables, SourceError, TableInfo};
@@ -77,4 +78,34 @@ pub fn map_all(
         }
     }
     (mappings, problems)
+}
+
+/// The mappings a step can act on: fails (`PrecheckFailed`) when a named table is missing
+/// or a table has a problem other than a value-size warning (those are the precheck's).
+pub fn usable_mappings(
+    selected: &Selected,
+    config: &MigrationConfig,
+) -> Result<Vec<TableMapping>, StepError> {
+    if !selected.missing.is_empty() {
+        return Err(StepError::new(
+            ErrorName::PrecheckFailed,
+            format!(
+                "source tables not found: {} (correct objects.tables)",
+                selected.missing.join(", ")
+            ),
+        ));
+    }
+    let (mappings, problems) = map_all(selected, config);
+    let blocking: Vec<String> = problems
+        .iter()
+        .filter(|p| p.kind != crate::mapping::ProblemKind::Size)
+        .map(|p| p.to_string())
+        .collect();
+    if !blocking.is_empty() {
+        return Err(StepError::new(
+            ErrorName::PrecheckFailed,
+            blocking.join("; "),
+        ));
+    }
+    Ok(mappings)
 }

@@ -85,18 +85,7 @@ async fn plan_tables(
 ) -> Result<(Vec<String>, Vec<ChunkRecord>), StepError> {
     let cfg = &ctx.config;
     let selected = objects::select(conn, cfg).await?;
-    let (mappings, problems) = objects::map_all(&selected, cfg);
-    let blocking: Vec<String> = problems
-        .iter()
-        .filter(|p| p.kind != crate::mapping::ProblemKind::Size)
-        .map(|p| p.to_string())
-        .collect();
-    if !blocking.is_empty() {
-        return Err(StepError::new(
-            ErrorName::PrecheckFailed,
-            blocking.join("; "),
-        ));
-    }
+    let mappings = objects::usable_mappings(&selected, cfg)?;
     let mut chunks = Vec::new();
     let mut tables = Vec::new();
     for m in &mappings {

@@ -1,5 +1,7 @@
 //! The `tsmigrate` command line. Each subcommand is a thin shell over library functions.
 
+#[cfg(feature = "aws")]
+mod aws_cmd;
 mod config_cmd;
 pub mod run_cmd;
 mod steps_cmd;
@@ -69,6 +71,12 @@ pub enum Command {
         #[command(subcommand)]
         command: tablestore_cmd::TablestoreCommand,
     },
+    /// The migration on AWS Step Functions: start an execution, show its status.
+    #[cfg(feature = "aws")]
+    Aws {
+        #[command(subcommand)]
+        command: aws_cmd::AwsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +101,8 @@ pub async fn run(cli: Cli) -> i32 {
             command: ConfigCommand::Check { file },
         } => config_cmd::check_cmd(&file),
         Command::Tablestore { command } => tablestore_cmd::run(command).await,
+        #[cfg(feature = "aws")]
+        Command::Aws { command } => aws_cmd::run(command).await,
     }
 }
 

@@ -8,6 +8,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     let fds = protox::compile(files, ["src/tablestore/proto"])?;
-    prost_build::Config::new().compile_fds(fds)?;
+    prost_build::Config::new()
+        // The server decodes write rows as slices of the request body instead of copies.
+        .bytes([
+            ".tsmigrate.tablestore.RowInBatchWriteRowRequest.row_change",
+            ".tsmigrate.tablestore.RowInBulkImportRequest.row_change",
+        ])
+        .compile_fds(fds)?;
     Ok(())
 }

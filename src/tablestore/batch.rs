@@ -10,9 +10,8 @@
 //! the service rejects as a whole (a 4xx) is split in halves until the offending rows are
 //! isolated, so one bad row never fails its neighbours.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use prost::encoding::encoded_len_varint;
@@ -92,7 +91,8 @@ impl FlushReport {
 }
 
 enum LaneMsg {
-    Row(BatchRow),
+    /// A row and its `key_hash`.
+    Row(BatchRow, u64),
     Flush(oneshot::Sender<Result<FlushReport, Error>>),
 }
 
@@ -117,8 +117,10 @@ impl BatchWriter {
                 opts: opts.clone(),
                 permits: permits.clone(),
                 batch: Vec::new(),
+                lens: Vec::new(),
+                tables: Vec::new(),
                 batch_bytes: 0,
-                keys: HashSet::new(),
+                keys: HashSet::default(),
                 report: FlushReport::default(),
                 fatal: None,
             };
@@ -142,9 +144,10 @@ impl BatchWriter {
                 "BulkImport carries no conditions; use BatchWriteRow for conditional writes".into(),
             ));
         }
-        let lane = lane_of(&row.table, row.change.primary_key(), self.lanes.len());
+        let hash = key_hash(&row.table, row.change.primary_key());
+        let lane = (hash % self.lanes.len() as u64) as usize;
         self.lanes[lane]
-            .send(LaneMsg::Row(row))
+            .send(LaneMsg::Row(row, hash))
             .await
             .map_err(|_| Error::InvalidRequest("batch writer lane stopped".into()))
     }
@@ -192,16 +195,23 @@ impl BatchWriter {
     }
 }
 
-fn lane_of(table: &str, pk: &PrimaryKey, lanes: usize) -> usize {
-    let mut h = DefaultHasher::new();
+/// Hash of (table, primary key): picks the lane and stands for the key in a lane's batch (a
+/// collision only closes a batch early). Fixed seed: the same key always takes the same lane.
+fn key_hash(table: &str, pk: &PrimaryKey) -> u64 {
+    let mut h = foldhash::fast::FixedState::with_seed(0x7473_6d69_6772_6174).build_hasher();
     table.hash(&mut h);
     pk.hash(&mut h);
-    (h.finish() % lanes as u64) as usize
+    h.finish()
 }
 
 /// Exact bytes one row adds to a BatchWriteRowRequest / BulkImportRequest table entry.
 pub fn encoded_row_len(row: &BatchRow, api: WriteApi) -> usize {
-    let change_len = 4 + plainbuffer::encoded_change_len(&row.change);
+    row_len(row, api, plainbuffer::encoded_change_len(&row.change))
+}
+
+/// `encoded_row_len` given the row's `plainbuffer::encoded_change_len`.
+fn row_len(row: &BatchRow, api: WriteApi, change_len: usize) -> usize {
+    let change_len = 4 + change_len;
     let mut len = 2 + 1 + encoded_len_varint(change_len as u64) + change_len;
     if api == WriteApi::BatchWriteRow {
         let c = convert::condition_to_pb(&row.condition).encoded_len();
@@ -220,8 +230,13 @@ struct Lane {
     opts: BatchOptions,
     permits: Arc<Semaphore>,
     batch: Vec<BatchRow>,
+    /// `plainbuffer::encoded_change_len` of each row in `batch`, reused by the encoder.
+    lens: Vec<usize>,
+    /// Distinct tables in `batch`.
+    tables: Vec<String>,
     batch_bytes: usize,
-    keys: HashSet<(String, PrimaryKey)>,
+    /// `key_hash` of each row in `batch`.
+    keys: HashSet<u64, foldhash::fast::RandomState>,
     report: FlushReport,
     /// A request-level failure: rows' fate unknown; reported at the next flush.
     fatal: Option<Error>,
@@ -231,7 +246,7 @@ impl Lane {
     async fn run(mut self, mut rx: mpsc::Receiver<LaneMsg>) {
         while let Some(msg) = rx.recv().await {
             match msg {
-                LaneMsg::Row(row) => self.push(row).await,
+                LaneMsg::Row(row, hash) => self.push(row, hash).await,
                 LaneMsg::Flush(reply) => {
                     self.send_batch().await;
                     let report = std::mem::take(&mut self.report);
@@ -245,8 +260,9 @@ impl Lane {
         self.send_batch().await;
     }
 
-    async fn push(&mut self, row: BatchRow) {
-        let len = encoded_row_len(&row, self.opts.api);
+    async fn push(&mut self, row: BatchRow, key: u64) {
+        let change_len = plainbuffer::encoded_change_len(&row.change);
+        let len = row_len(&row, self.opts.api, change_len);
         let overhead = table_overhead(&row.table);
         if len + overhead > self.opts.max_bytes {
             self.report.failed.push(FailedRow {
@@ -258,10 +274,9 @@ impl Lane {
             });
             return;
         }
-        let key = (row.table.clone(), row.change.primary_key().clone());
-        let new_table = !self.batch.iter().any(|r| r.table == row.table);
+        let new_table = !self.tables.contains(&row.table);
         let table_change = self.opts.api == WriteApi::BulkImport
-            && self.batch.first().is_some_and(|f| f.table != row.table);
+            && self.tables.first().is_some_and(|t| *t != row.table);
         let extra = len + if new_table { overhead } else { 0 };
         if self.batch.len() >= self.opts.max_rows
             || self.batch_bytes + extra > self.opts.max_bytes
@@ -271,14 +286,16 @@ impl Lane {
             self.send_batch().await;
         }
         let extra = len
-            + if self.batch.iter().any(|r| r.table == row.table) {
+            + if self.tables.contains(&row.table) {
                 0
             } else {
+                self.tables.push(row.table.clone());
                 overhead
             };
         self.batch_bytes += extra;
         self.keys.insert(key);
         self.batch.push(row);
+        self.lens.push(change_len);
         if self.batch.len() >= self.opts.max_rows {
             self.send_batch().await;
         }
@@ -289,39 +306,42 @@ impl Lane {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
+        let lens = std::mem::take(&mut self.lens);
         let bytes = self.batch_bytes as u64;
         self.batch_bytes = 0;
         self.keys.clear();
+        self.tables.clear();
         if self.fatal.is_some() {
             // Fate of earlier rows unknown: the flush fails; drop instead of reordering.
             return;
         }
         self.report.bytes_written += bytes;
-        self.send_rows(batch).await;
+        self.send_rows(batch, lens).await;
     }
 
     /// Sends rows, re-sending retriable row failures and isolating rejected requests.
-    async fn send_rows(&mut self, rows: Vec<BatchRow>) {
-        let mut pending = vec![rows];
+    async fn send_rows(&mut self, rows: Vec<BatchRow>, lens: Vec<usize>) {
+        let mut pending = vec![(rows, lens)];
         let mut retry_round = 0u32;
-        while let Some(rows) = pending.pop() {
-            let result = self.request(&rows).await;
+        while let Some((rows, lens)) = pending.pop() {
+            let result = self.request(&rows, &lens).await;
             match result {
                 Ok(results) => {
-                    let mut again = Vec::new();
-                    for (row, r) in rows.into_iter().zip(results) {
+                    let mut again = (Vec::new(), Vec::new());
+                    for ((row, r), len) in rows.into_iter().zip(results).zip(lens) {
                         match r {
                             Ok(()) => self.report.rows_written += 1,
                             Err(e)
                                 if e.is_retriable(true)
                                     && retry_round < self.opts.row_retry.max_retries =>
                             {
-                                again.push(row)
+                                again.0.push(row);
+                                again.1.push(len);
                             }
                             Err(error) => self.report.failed.push(FailedRow { row, error }),
                         }
                     }
-                    if !again.is_empty() {
+                    if !again.0.is_empty() {
                         // Row-level retriable codes are throttling or busy signals.
                         tokio::time::sleep(self.opts.row_retry.delay(retry_round, true)).await;
                         retry_round += 1;
@@ -339,10 +359,11 @@ impl Lane {
                     } else {
                         // Isolate the offending rows; second half pushed first so the first
                         // half is sent first (per-key order is unaffected: keys are unique).
-                        let mut first = rows;
+                        let (mut first, mut first_lens) = (rows, lens);
                         let second = first.split_off(first.len() / 2);
-                        pending.push(second);
-                        pending.push(first);
+                        let second_lens = first_lens.split_off(first.len());
+                        pending.push((second, second_lens));
+                        pending.push((first, first_lens));
                     }
                 }
                 Err(e) => {
@@ -354,7 +375,11 @@ impl Lane {
         }
     }
 
-    async fn request(&mut self, rows: &[BatchRow]) -> Result<Vec<RowResult>, Error> {
+    async fn request(
+        &mut self,
+        rows: &[BatchRow],
+        lens: &[usize],
+    ) -> Result<Vec<RowResult>, Error> {
         let _permit = self
             .permits
             .acquire()
@@ -362,11 +387,12 @@ impl Lane {
             .map_err(|_| Error::InvalidRequest("batch writer closed".into()))?;
         self.report.requests += 1;
         match self.opts.api {
-            WriteApi::BatchWriteRow => self.client.batch_write_row(rows).await,
+            WriteApi::BatchWriteRow => self.client.batch_write_row_sized(rows, Some(lens)).await,
             WriteApi::BulkImport => {
-                let table = rows.first().map(|r| r.table.clone()).unwrap_or_default();
+                let table = rows.first().map(|r| r.table.as_str()).unwrap_or_default();
+                let changes: Vec<_> = rows.iter().map(|r| &r.change).collect();
                 self.client
-                    .bulk_import_iter(&table, rows.iter().map(|r| &r.change))
+                    .bulk_import_sized(table, &changes, Some(lens))
                     .await
             }
         }

@@ -518,37 +518,27 @@ impl Client {
     /// One BatchWriteRow request (the caller keeps it within 200 rows / 4 MB and free of
     /// duplicate keys; see `batch::BatchWriter`). One result per input row, in input order.
     pub async fn batch_write_row(&self, rows: &[BatchRow]) -> Result<Vec<RowResult>, Error> {
+        self.batch_write_row_sized(rows, None).await
+    }
+
+    /// `batch_write_row` with each row's `plainbuffer::encoded_change_len` already known (the
+    /// batch writer computed it for its size accounting).
+    pub(crate) async fn batch_write_row_sized(
+        &self,
+        rows: &[BatchRow],
+        change_lens: Option<&[usize]>,
+    ) -> Result<Vec<RowResult>, Error> {
         // Group by table in first-appearance order, remembering each row's input index.
-        let mut tables: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut tables: Vec<(&str, Vec<usize>)> = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             match tables.iter_mut().find(|(t, _)| *t == r.table) {
                 Some((_, idx)) => idx.push(i),
-                None => tables.push((r.table.clone(), vec![i])),
+                None => tables.push((r.table.as_str(), vec![i])),
             }
         }
-        let req = pb::BatchWriteRowRequest {
-            tables: tables
-                .iter()
-                .map(|(t, idx)| pb::TableInBatchWriteRowRequest {
-                    table_name: t.clone(),
-                    rows: idx
-                        .iter()
-                        .map(|&i| {
-                            let r = &rows[i];
-                            pb::RowInBatchWriteRowRequest {
-                                r#type: op_type(&r.change) as i32,
-                                row_change: plainbuffer::change_buffer(&r.change),
-                                condition: convert::condition_to_pb(&r.condition),
-                                return_content: None,
-                            }
-                        })
-                        .collect(),
-                })
-                .collect(),
-            transaction_id: None,
-            is_atomic: None,
-        };
-        let resp: pb::BatchWriteRowResponse = self.call("BatchWriteRow", &req, true).await?;
+        let body = wire::batch_write_row(rows, &tables, change_lens);
+        let resp: pb::BatchWriteRowResponse =
+            self.call_encoded("BatchWriteRow", body, true).await?;
         let mut out: Vec<Option<RowResult>> = vec![None; rows.len()];
         for t in resp.tables {
             let Some((_, idx)) = tables.iter().find(|(n, _)| *n == t.table_name) else {
@@ -591,17 +581,20 @@ impl Client {
         table: &str,
         changes: impl ExactSizeIterator<Item = &'a RowChange>,
     ) -> Result<Vec<RowResult>, Error> {
+        let changes: Vec<&RowChange> = changes.collect();
+        self.bulk_import_sized(table, &changes, None).await
+    }
+
+    /// `bulk_import` with each change's `plainbuffer::encoded_change_len` already known.
+    pub(crate) async fn bulk_import_sized(
+        &self,
+        table: &str,
+        changes: &[&RowChange],
+        change_lens: Option<&[usize]>,
+    ) -> Result<Vec<RowResult>, Error> {
         let n = changes.len();
-        let req = pb::BulkImportRequest {
-            table_name: table.to_owned(),
-            rows: changes
-                .map(|c| pb::RowInBulkImportRequest {
-                    r#type: op_type(c) as i32,
-                    row_change: plainbuffer::change_buffer(c),
-                })
-                .collect(),
-        };
-        let resp: pb::BulkImportResponse = self.call("BulkImport", &req, true).await?;
+        let body = wire::bulk_import(table, changes, change_lens);
+        let resp: pb::BulkImportResponse = self.call_encoded("BulkImport", body, true).await?;
         if resp.rows.len() != n {
             return Err(invalid(
                 "BulkImport",
@@ -631,14 +624,26 @@ impl Client {
         req: &Req,
         idempotent: bool,
     ) -> Result<Resp, Error> {
-        let body = req.encode_to_vec();
+        self.call_encoded(action, req.encode_to_vec(), idempotent)
+            .await
+    }
+
+    /// `call` with the request already encoded.
+    async fn call_encoded<Resp: Message + Default>(
+        &self,
+        action: &str,
+        body: Vec<u8>,
+        idempotent: bool,
+    ) -> Result<Resp, Error> {
+        // Shared, not copied, by every attempt.
+        let body = bytes::Bytes::from(body);
         let policy = &self.inner.cfg.retry;
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
             match self.call_once(action, &body).await {
                 Ok(bytes) => {
-                    return Resp::decode(bytes.as_ref())
+                    return Resp::decode(bytes)
                         .map_err(|e| invalid(action, format!("cannot decode response body: {e}")))
                 }
                 Err(e) => {
@@ -661,7 +666,8 @@ impl Client {
     /// One signed call with a raw body and no retries: the response body on 2xx. For tools
     /// and tests that exercise the server with arbitrary bytes.
     pub async fn call_raw(&self, action: &str, body: &[u8]) -> Result<bytes::Bytes, Error> {
-        self.call_once(action, body).await
+        self.call_once(action, &bytes::Bytes::copy_from_slice(body))
+            .await
     }
 
     fn v4_key(&self, region: &str, sign_date: &str) -> String {
@@ -683,7 +689,7 @@ impl Client {
         k
     }
 
-    async fn call_once(&self, action: &str, body: &[u8]) -> Result<bytes::Bytes, Error> {
+    async fn call_once(&self, action: &str, body: &bytes::Bytes) -> Result<bytes::Bytes, Error> {
         let cfg = &self.inner.cfg;
         let now = OffsetDateTime::now_utc();
         let mut headers: Vec<(&str, String)> = vec![
@@ -724,7 +730,7 @@ impl Client {
                 "user-agent",
                 concat!("tsmigrate/", env!("CARGO_PKG_VERSION")),
             )
-            .body(body.to_vec());
+            .body(body.clone());
         for (n, v) in &headers {
             rb = rb.header(*n, v.as_str());
         }
@@ -844,5 +850,239 @@ fn invalid(action: &str, detail: impl std::fmt::Display) -> Error {
     Error::InvalidResponse {
         action: action.to_owned(),
         detail: detail.to_string(),
+    }
+}
+
+/// Hand-rolled protobuf encoding of the two bulk write requests, byte-identical to prost's
+/// (the tests compare). Each PlainBuffer row is written straight into the request body, where
+/// prost would need one Vec per row and then copy it into the body.
+mod wire {
+    use prost::encoding::{encode_varint, encoded_len_varint};
+    use prost::Message;
+
+    use super::{convert, op_type, pb, plainbuffer, BatchRow, RowChange};
+
+    /// A message field's bytes: key + length varint + payload.
+    fn field_len(payload: usize) -> usize {
+        1 + encoded_len_varint(payload as u64) + payload
+    }
+
+    fn put_len_field(out: &mut Vec<u8>, key: u8, len: usize) {
+        out.push(key);
+        encode_varint(len as u64, out);
+    }
+
+    fn put_change(out: &mut Vec<u8>, change: &RowChange, len: usize) {
+        put_len_field(out, 0x12, len);
+        let start = out.len();
+        plainbuffer::write_header(out);
+        plainbuffer::encode_change(change, out);
+        debug_assert_eq!(out.len() - start, len, "encoded_change_len disagrees");
+    }
+
+    fn change_len(change: &RowChange, known: Option<&[usize]>, i: usize) -> usize {
+        4 + match known.and_then(|k| k.get(i)) {
+            Some(&n) => n,
+            None => plainbuffer::encoded_change_len(change),
+        }
+    }
+
+    /// `RowInBatchWriteRowRequest` fields: type, row_change, condition (no return_content).
+    struct RowSize {
+        change: usize,
+        /// Only rows with a column condition need prost for their condition.
+        condition: Option<pb::Condition>,
+        condition_len: usize,
+        body: usize,
+    }
+
+    pub(super) fn batch_write_row(
+        rows: &[BatchRow],
+        tables: &[(&str, Vec<usize>)],
+        change_lens: Option<&[usize]>,
+    ) -> Vec<u8> {
+        let sizes: Vec<RowSize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let change = change_len(&r.change, change_lens, i);
+                let condition = r
+                    .condition
+                    .column_condition
+                    .is_some()
+                    .then(|| convert::condition_to_pb(&r.condition));
+                // Without a column condition: row_existence alone (key + 1-byte enum).
+                let condition_len = condition.as_ref().map_or(2, Message::encoded_len);
+                let body = 2 + field_len(change) + field_len(condition_len);
+                RowSize {
+                    change,
+                    condition,
+                    condition_len,
+                    body,
+                }
+            })
+            .collect();
+        let table_len = |name: &str, idx: &[usize]| {
+            field_len(name.len()) + idx.iter().map(|&i| field_len(sizes[i].body)).sum::<usize>()
+        };
+        let total: usize = tables
+            .iter()
+            .map(|(t, idx)| field_len(table_len(t, idx)))
+            .sum();
+        let mut out = Vec::with_capacity(total);
+        for (t, idx) in tables {
+            put_len_field(&mut out, 0x0a, table_len(t, idx));
+            put_len_field(&mut out, 0x0a, t.len());
+            out.extend_from_slice(t.as_bytes());
+            for &i in idx {
+                let (r, s) = (&rows[i], &sizes[i]);
+                put_len_field(&mut out, 0x12, s.body);
+                out.push(0x08);
+                encode_varint(op_type(&r.change) as i32 as u64, &mut out);
+                put_change(&mut out, &r.change, s.change);
+                put_len_field(&mut out, 0x1a, s.condition_len);
+                match &s.condition {
+                    Some(c) => c.encode_raw(&mut out),
+                    None => {
+                        out.push(0x08);
+                        encode_varint(
+                            convert::condition_to_pb(&r.condition).row_existence as u64,
+                            &mut out,
+                        );
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(out.len(), total, "BatchWriteRow size disagrees");
+        out
+    }
+
+    pub(super) fn bulk_import(
+        table: &str,
+        changes: &[&RowChange],
+        change_lens: Option<&[usize]>,
+    ) -> Vec<u8> {
+        let lens: Vec<usize> = changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| change_len(c, change_lens, i))
+            .collect();
+        let total = field_len(table.len())
+            + lens
+                .iter()
+                .map(|&l| field_len(2 + field_len(l)))
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(total);
+        put_len_field(&mut out, 0x0a, table.len());
+        out.extend_from_slice(table.as_bytes());
+        for (c, &l) in changes.iter().zip(&lens) {
+            put_len_field(&mut out, 0x12, 2 + field_len(l));
+            out.push(0x08);
+            encode_varint(op_type(c) as i32 as u64, &mut out);
+            put_change(&mut out, c, l);
+        }
+        debug_assert_eq!(out.len(), total, "BulkImport size disagrees");
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::tablestore::row::{
+            CellOp, ColumnCondition, Comparator, Condition, PrimaryKey, Row, RowExistence,
+        };
+
+        fn rows() -> Vec<BatchRow> {
+            let long = "x".repeat(300);
+            let cond =
+                Condition::expect(RowExistence::ExpectExist).with_column(ColumnCondition::Single {
+                    column: "a".into(),
+                    comparator: Comparator::Equal,
+                    value: 1i64.into(),
+                    pass_if_missing: false,
+                    latest_version_only: true,
+                });
+            vec![
+                BatchRow {
+                    table: "t1".into(),
+                    change: RowChange::Put(
+                        Row::new(PrimaryKey::new().with("id", 1i64))
+                            .with("a", long.as_str())
+                            .with("b", 2.5f64),
+                    ),
+                    condition: Condition::ignore(),
+                },
+                BatchRow {
+                    table: "t2".into(),
+                    change: RowChange::Delete(PrimaryKey::new().with("id", "k")),
+                    condition: cond,
+                },
+                BatchRow {
+                    table: "t1".into(),
+                    change: RowChange::Update {
+                        primary_key: PrimaryKey::new().with("id", 2i64),
+                        ops: vec![CellOp::Increment {
+                            name: "n".into(),
+                            delta: -3,
+                        }],
+                    },
+                    condition: Condition {
+                        row_existence: RowExistence::ExpectNotExist,
+                        column_condition: None,
+                    },
+                },
+            ]
+        }
+
+        fn prost_row(r: &BatchRow) -> pb::RowInBatchWriteRowRequest {
+            pb::RowInBatchWriteRowRequest {
+                r#type: op_type(&r.change) as i32,
+                row_change: plainbuffer::change_buffer(&r.change).into(),
+                condition: convert::condition_to_pb(&r.condition),
+                return_content: None,
+            }
+        }
+
+        #[test]
+        fn batch_write_row_matches_prost() {
+            let rows = rows();
+            let tables = vec![("t1", vec![0, 2]), ("t2", vec![1])];
+            let expected = pb::BatchWriteRowRequest {
+                tables: tables
+                    .iter()
+                    .map(|(t, idx)| pb::TableInBatchWriteRowRequest {
+                        table_name: (*t).to_owned(),
+                        rows: idx.iter().map(|&i| prost_row(&rows[i])).collect(),
+                    })
+                    .collect(),
+                transaction_id: None,
+                is_atomic: None,
+            }
+            .encode_to_vec();
+            assert_eq!(batch_write_row(&rows, &tables, None), expected);
+            let lens: Vec<usize> = rows
+                .iter()
+                .map(|r| plainbuffer::encoded_change_len(&r.change))
+                .collect();
+            assert_eq!(batch_write_row(&rows, &tables, Some(&lens)), expected);
+        }
+
+        #[test]
+        fn bulk_import_matches_prost() {
+            let rows = rows();
+            let changes: Vec<&RowChange> = rows.iter().map(|r| &r.change).collect();
+            let expected = pb::BulkImportRequest {
+                table_name: "t1".into(),
+                rows: changes
+                    .iter()
+                    .map(|c| pb::RowInBulkImportRequest {
+                        r#type: op_type(c) as i32,
+                        row_change: plainbuffer::change_buffer(c).into(),
+                    })
+                    .collect(),
+            }
+            .encode_to_vec();
+            assert_eq!(bulk_import("t1", &changes, None), expected);
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
 use prost::Message;
 
 use super::engine::{Engine, TableOptionsUpdate, WriteOp, WriteOutcome};
@@ -20,7 +21,7 @@ pub const MAX_BATCH_WRITE_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_BATCH_GET_ROWS: usize = 100;
 
 /// Dispatches one action. Unknown actions are the service's "Unsupported operation".
-pub async fn handle(engine: &Engine, action: &str, body: &[u8]) -> Result<Vec<u8>, ServiceError> {
+pub async fn handle(engine: &Engine, action: &str, body: &Bytes) -> Result<Vec<u8>, ServiceError> {
     match action {
         "CreateTable" => create_table(engine, decode(body)?).map(enc),
         "ListTable" => list_table(engine).map(enc),
@@ -42,8 +43,9 @@ pub async fn handle(engine: &Engine, action: &str, body: &[u8]) -> Result<Vec<u8
     }
 }
 
-fn decode<M: Message + Default>(body: &[u8]) -> Result<M, ServiceError> {
-    M::decode(body).map_err(|e| {
+fn decode<M: Message + Default>(body: &Bytes) -> Result<M, ServiceError> {
+    // From `Bytes`, `bytes` fields configured as such share the body (no copy).
+    M::decode(body.clone()).map_err(|e| {
         ServiceError::parameter_invalid(format!("Failed to parse the ProtoBuf message: {e}."))
     })
 }
@@ -440,28 +442,30 @@ fn row_failure_get(e: ServiceError) -> pb::RowInBatchGetRowResponse {
 // ------------------------------------------------------------------ multi-row writes
 
 /// Checks request-level limits shared by BatchWriteRow and BulkImport: row count, data size,
-/// one change per primary key per table.
-fn check_batch(rows: &[(String, RowChange)]) -> Result<(), ServiceError> {
+/// one change per primary key per table. Returns each row's data size.
+fn check_batch(rows: &[(&str, &RowChange)]) -> Result<Vec<usize>, ServiceError> {
     if rows.len() > MAX_BATCH_WRITE_ROWS {
         return Err(bad(format!(
             "Rows count exceeds the upper limit: {MAX_BATCH_WRITE_ROWS}."
         )));
     }
-    let size: usize = rows.iter().map(|(_, c)| change_size(c)).sum();
+    let sizes: Vec<usize> = rows.iter().map(|(_, c)| change_size(c)).collect();
+    let size: usize = sizes.iter().sum();
     if size > MAX_BATCH_WRITE_BYTES {
         return Err(bad(format!(
             "The total data size of the request exceeds the limit: {size} > {MAX_BATCH_WRITE_BYTES} bytes."
         )));
     }
-    let mut keys = HashSet::with_capacity(rows.len());
+    let mut keys =
+        HashSet::with_capacity_and_hasher(rows.len(), foldhash::fast::RandomState::default());
     for (t, c) in rows {
-        if !keys.insert((t.as_str(), c.primary_key())) {
+        if !keys.insert((*t, c.primary_key())) {
             return Err(bad(format!(
                 "The input parameter is invalid: the same primary key appears more than once for table '{t}'."
             )));
         }
     }
-    Ok(())
+    Ok(sizes)
 }
 
 fn op_kind(t: i32) -> Result<OperationKind, ServiceError> {
@@ -482,7 +486,6 @@ async fn batch_write_row(
     }
     let mut seen = HashSet::new();
     let mut ops = Vec::new();
-    let mut keyed = Vec::new();
     let mut shape = Vec::with_capacity(req.tables.len());
     for t in &req.tables {
         if t.rows.is_empty() {
@@ -501,7 +504,6 @@ async fn batch_write_row(
             let change = decode_change(&t.table_name, &r.row_change, op_kind(r.r#type)?)?;
             let condition = convert::condition_from_pb(&r.condition)?;
             let (return_pk, return_columns) = return_spec(r.return_content.as_ref());
-            keyed.push((t.table_name.clone(), change.clone()));
             ops.push(WriteOp {
                 table: t.table_name.clone(),
                 change,
@@ -511,8 +513,10 @@ async fn batch_write_row(
             });
         }
     }
-    check_batch(&keyed)?;
-    let sizes: Vec<usize> = keyed.iter().map(|(_, c)| change_size(c)).collect();
+    let keyed: Vec<(&str, &RowChange)> =
+        ops.iter().map(|o| (o.table.as_str(), &o.change)).collect();
+    let sizes = check_batch(&keyed)?;
+    drop(keyed);
     let mut results = engine.write(ops).await.into_iter().zip(sizes);
     let tables = shape
         .into_iter()
@@ -549,17 +553,24 @@ async fn bulk_import(
         return Err(bad("No row is specified in BulkImport."));
     }
     engine.table_def(&req.table_name)?;
-    let mut keyed = Vec::with_capacity(req.rows.len());
+    let mut changes = Vec::with_capacity(req.rows.len());
     for r in &req.rows {
-        let change = decode_change(&req.table_name, &r.row_change, op_kind(r.r#type)?)?;
-        keyed.push((req.table_name.clone(), change));
+        changes.push(decode_change(
+            &req.table_name,
+            &r.row_change,
+            op_kind(r.r#type)?,
+        )?);
     }
-    check_batch(&keyed)?;
-    let sizes: Vec<usize> = keyed.iter().map(|(_, c)| change_size(c)).collect();
-    let ops = keyed
+    let keyed: Vec<(&str, &RowChange)> = changes
+        .iter()
+        .map(|c| (req.table_name.as_str(), c))
+        .collect();
+    let sizes = check_batch(&keyed)?;
+    drop(keyed);
+    let ops = changes
         .into_iter()
-        .map(|(table, change)| WriteOp {
-            table,
+        .map(|change| WriteOp {
+            table: req.table_name.clone(),
             change,
             condition: Condition::ignore(),
             return_pk: false,

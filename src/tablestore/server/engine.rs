@@ -270,9 +270,21 @@ impl Engine {
     pub async fn write(&self, ops: Vec<WriteOp>) -> Vec<Result<WriteOutcome, ServiceError>> {
         let n = ops.len();
         let now = now_ms();
+        // Batches usually name one table: look it up once, not per row.
+        let mut last: Option<Arc<TableMeta>> = None;
         let prepared: Vec<Result<PreparedOp, ServiceError>> = ops
             .into_iter()
-            .map(|op| prepare(&*self.meta(&op.table)?, op, now))
+            .map(|op| {
+                let meta = match &last {
+                    Some(m) if m.def.name == op.table => m.clone(),
+                    _ => {
+                        let m = self.meta(&op.table)?;
+                        last = Some(m.clone());
+                        m
+                    }
+                };
+                prepare(&meta, op, now)
+            })
             .collect();
         if prepared.iter().all(|p| p.is_err()) {
             return prepared
@@ -670,6 +682,9 @@ struct PreparedOp {
     auto_col: Option<usize>,
     /// PUT only: the encoded row (None = no attribute columns = no row) and the cells to return.
     put: Option<(Option<Vec<u8>>, Vec<Cell>)>,
+    /// UPDATE only, when it can be known up front: the encoded row the update yields if the
+    /// row does not exist yet (None = no row). Spares the writer thread the work for new rows.
+    fresh: Option<Option<Vec<u8>>>,
 }
 
 fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, ServiceError> {
@@ -748,15 +763,29 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
         Some(_) => None,
     };
     let put = match &mut op.change {
+        RowChange::Put(row) if op.return_columns.is_empty() && !row.cells.is_empty() => {
+            let value = match encode_distinct_put(&row.cells) {
+                Some(v) => v,
+                None => store::encode_row(&put_row(&row.cells, o.max_versions)),
+            };
+            row.cells = Vec::new();
+            Some((Some(value), Vec::new()))
+        }
         RowChange::Put(row) => {
             let stored = put_row(&row.cells, o.max_versions);
             let returned = returned_cells(&stored, &op.return_columns);
-            let value = (!stored.is_empty()).then(|| store::encode_row(&stored));
+            // Attribute columns are optional: a key-only PutRow makes a row that exists (its
+            // stored form has no columns), unlike an update that deletes the last column.
+            let value = Some(store::encode_row(&stored));
             // The encoded row carries the cells from here on; freeing them on the caller's
             // thread keeps that work off the single writer thread.
             row.cells = Vec::new();
             Some((value, returned))
         }
+        _ => None,
+    };
+    let fresh = match &op.change {
+        RowChange::Update { ops, .. } if op.return_columns.is_empty() => fresh_update(ops),
         _ => None,
     };
     Ok(PreparedOp {
@@ -766,7 +795,47 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
         key,
         auto_col,
         put,
+        fresh,
     })
+}
+
+/// What an update of a row that does not exist yet stores, when that does not depend on the
+/// clock: each column named once, no increment. Deletes then do nothing, puts (timestamps set
+/// by `prepare`) give one version each. None when the writer must apply the ops itself.
+fn fresh_update(ops: &[CellOp]) -> Option<Option<Vec<u8>>> {
+    let mut names: Vec<&str> = ops.iter().map(CellOp::column).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return None;
+    }
+    let mut cols = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            CellOp::Put(c) => cols.push((c.name.as_str(), c.timestamp?, &c.value)),
+            CellOp::DeleteOneVersion { .. } | CellOp::DeleteAllVersions { .. } => {}
+            CellOp::Increment { .. } => return None,
+        }
+    }
+    if cols.is_empty() {
+        return Some(None);
+    }
+    cols.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    Some(Some(store::encode_single_versions(&cols)))
+}
+
+/// The stored form of a PUT whose cells name distinct columns (the usual case), encoded
+/// straight from the cells: one version per column, so `put_row`'s grouping and trimming are
+/// no-ops. None when a name repeats. Timestamps are set by `prepare` before this.
+fn encode_distinct_put(cells: &[Cell]) -> Option<Vec<u8>> {
+    let mut cols: Vec<(&str, i64, &Value)> = cells
+        .iter()
+        .map(|c| (c.name.as_str(), c.timestamp.unwrap_or(0), &c.value))
+        .collect();
+    cols.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if cols.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    Some(store::encode_single_versions(&cols))
 }
 
 /// The stored form of a PUT's cells: grouped by column, a repeated timestamp keeps the last
@@ -913,7 +982,9 @@ fn project(
     let wanted = |name: &str| {
         read.columns_to_get.is_empty() || read.columns_to_get.iter().any(|c| c == name)
     };
-    let mut exists = false;
+    // A row stored without columns was written by a key-only PutRow: it exists.
+    let key_only = stored.columns.is_empty();
+    let mut exists = key_only;
     let mut cells = Vec::new();
     for StoredColumn { name, versions } in stored.columns {
         let mut vis = versions
@@ -948,7 +1019,7 @@ fn project(
         .columns_to_get
         .iter()
         .any(|c| def.primary_key.iter().any(|p| &p.name == c));
-    if cells.is_empty() && !wants_pk {
+    if cells.is_empty() && !wants_pk && !(key_only && read.columns_to_get.is_empty()) {
         return None;
     }
     Some(Row { primary_key, cells })
@@ -1505,6 +1576,7 @@ impl Tables {
             key,
             auto_col,
             put,
+            fresh,
             ..
         } = p;
         let key = match (key, auto_col) {
@@ -1535,9 +1607,12 @@ impl Tables {
         let old = if blind && !is_update {
             None
         } else {
-            s.get_row(table, &key)?
-                .map(|r| visible(r, &o, now))
-                .filter(|r| !r.is_empty())
+            s.get_row(table, &key)?.and_then(|r| {
+                // A key-only row (PutRow without attributes) exists with no columns.
+                let key_only = r.columns.is_empty();
+                let r = visible(r, &o, now);
+                (key_only || !r.is_empty()).then_some(r)
+            })
         };
         if !blind && !check_condition(cond, old.as_ref()) {
             return Ok(Err(ServiceError::condition_check_fail()));
@@ -1554,6 +1629,17 @@ impl Tables {
                 }
                 trash.push(key);
                 (row.primary_key, cells)
+            }
+            RowChange::Update { primary_key, .. } if old.is_none() && fresh.is_some() => {
+                match fresh.flatten() {
+                    Some(v) => {
+                        s.insert(table, &key, &v)?;
+                        trash.push(v);
+                    }
+                    None => s.remove(table, &key)?,
+                }
+                trash.push(key);
+                (primary_key, Vec::new())
             }
             RowChange::Update { primary_key, ops } => {
                 let mut row = old.unwrap_or_default();
@@ -1649,6 +1735,45 @@ mod tests {
                 ops,
             },
         )
+    }
+
+    #[test]
+    fn distinct_put_encoding_matches_stored_row() {
+        let cells = vec![
+            Cell::new("b", "x".repeat(200)).at(5),
+            Cell::new("a", 7i64).at(9),
+            Cell::new("c", true).at(1),
+        ];
+        assert_eq!(
+            encode_distinct_put(&cells),
+            Some(store::encode_row(&put_row(&cells, 1)))
+        );
+        let repeated = vec![Cell::new("a", 1i64).at(1), Cell::new("a", 2i64).at(2)];
+        assert_eq!(encode_distinct_put(&repeated), None);
+    }
+
+    #[test]
+    fn fresh_update_matches_applied_update() {
+        let ops = vec![
+            CellOp::Put(Cell::new("z", "x".repeat(150)).at(3)),
+            CellOp::DeleteAllVersions { name: "m".into() },
+            CellOp::Put(Cell::new("a", 1.5f64).at(4)),
+        ];
+        let mut row = StoredRow::default();
+        apply_update(&mut row, ops.clone(), 1, 99).expect("apply");
+        assert_eq!(fresh_update(&ops), Some(Some(store::encode_row(&row))));
+        let deletes = vec![CellOp::DeleteAllVersions { name: "m".into() }];
+        assert_eq!(fresh_update(&deletes), Some(None));
+        let twice = vec![
+            CellOp::Put(Cell::new("a", 1i64).at(1)),
+            CellOp::DeleteAllVersions { name: "a".into() },
+        ];
+        assert_eq!(fresh_update(&twice), None);
+        let inc = vec![CellOp::Increment {
+            name: "n".into(),
+            delta: 1,
+        }];
+        assert_eq!(fresh_update(&inc), None);
     }
 
     async fn write1(e: &Engine, op: WriteOp) -> Result<WriteOutcome, ServiceError> {
@@ -2045,9 +2170,10 @@ mod tests {
         assert_eq!(row.primary_key, k);
         assert_eq!(values(&row), vec![("c".into(), Value::Boolean(true))]);
         assert!(row.cells[0].timestamp.is_some());
-        // A PUT without attribute columns leaves no row.
+        // A PUT without attribute columns replaces the row with a key-only row (attribute
+        // columns are optional; a MySQL table of key columns only migrates to such rows).
         write1(&e, put_op(k.clone(), vec![])).await.expect("put");
-        assert_eq!(get(&e, &k), None);
+        assert_eq!(get(&e, &k).map(|r| r.cells), Some(vec![]));
         // Several versions of one column in one PUT; a repeated timestamp keeps the last value.
         let now = now_ms();
         write1(
@@ -2173,6 +2299,18 @@ mod tests {
         .await
         .expect("delete on missing row");
         assert_eq!(get(&e, &k), None);
+        // Attribute columns are optional: a key-only PutRow makes a row that exists.
+        write1(&e, put_op(k.clone(), vec![]))
+            .await
+            .expect("key-only put");
+        let row = get(&e, &k).expect("a key-only row exists");
+        assert!(row.cells.is_empty());
+        assert_eq!(row.primary_key, k);
+        let (keys, _) = read_all(
+            &e,
+            range(Direction::Forward, min_max(true), min_max(false), None),
+        );
+        assert_eq!(keys.len(), 1, "a key-only row is in ranges too");
     }
 
     #[tokio::test]

@@ -279,6 +279,26 @@ pub fn encode_row(row: &StoredRow) -> Vec<u8> {
     out
 }
 
+/// `encode_row` of a row whose columns hold one version each, given as (name, timestamp,
+/// value) sorted by name with no name repeated: a PUT's cells encoded without building the
+/// `StoredRow` first.
+pub fn encode_single_versions(cols: &[(&str, i64, &Value)]) -> Vec<u8> {
+    let size: usize = cols
+        .iter()
+        .map(|(n, _, v)| n.len() + 4 + v.data_size() + 14)
+        .sum();
+    let mut out = Vec::with_capacity(size + 4);
+    out.push(ROW_FORMAT);
+    put_varint(&mut out, cols.len() as u64);
+    for (name, ts, v) in cols {
+        put_bytes(&mut out, name.as_bytes());
+        put_varint(&mut out, 1);
+        out.extend_from_slice(&ts.to_le_bytes());
+        put_value(&mut out, v);
+    }
+    out
+}
+
 fn put_value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Integer(i) => {

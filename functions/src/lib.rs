@@ -4,13 +4,14 @@
 //! - Every step binary (`src/bin/<step>.rs`) is one call to [`run_step_function`]: it builds the
 //!   AWS clients once per cold start (a [`SecretsManagerResolver`] for `secret_arn`
 //!   references), then serves invocations with [`handle_step`], which calls the library's
-//!   [`run_step`] with the invocation's payload (`{"config": {…}, …step fields}`).
+//!   [`run_step_until`] (the invocation deadline bounds CopyChunk) with the invocation's payload (`{"config": {…}, …step fields}`).
 //! - A failed step becomes a [`Diagnostic`] whose `error_type` is the step error's stable name
 //!   (`Migration.ConnectionFailed`, `Migration.ConfigInvalid`, …): that is what the state
 //!   machine's `Retry`/`Catch` `ErrorEquals` match on.
-//! - `start-migration` ([`start`]) turns an EventBridge event or a direct invoke into one
-//!   `StartExecution` of the migration state machine, with a deterministic execution name so a
-//!   duplicate event does not start a duplicate migration.
+//! - `start-migration` ([`start`]) turns an EventBridge event, a direct invoke or an S3
+//!   object-created event (a config file) into one `StartExecution` of the migration state
+//!   machine, with a deterministic execution name so a duplicate event does not start a
+//!   duplicate migration (the shared part is [`tsmigrate::aws::sfn`]).
 //! - Logs are JSON lines without timestamps (CloudWatch adds them). The event is never logged:
 //!   it holds the config, whose credentials are references only (design invariant 5), but the
 //!   rule is simpler without exceptions. Only the step name, request id, migration id, timing
@@ -26,11 +27,10 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tsmigrate::config::SecretResolver;
-use tsmigrate::steps::dispatch::{run_step, Step};
+use tsmigrate::steps::dispatch::{run_step_until, Step};
 use tsmigrate::steps::error::StepError;
 
 pub use secrets::SecretsManagerResolver;
@@ -74,18 +74,17 @@ pub fn init_tracing() {
 }
 
 /// The HTTPS client of every AWS SDK client here: hyper + rustls on ring (no aws-lc-rs, no
-/// OpenSSL). Plain `http://` endpoints (a local emulator) work too.
+/// OpenSSL), the library's ([`tsmigrate::aws::https_client`]). Plain `http://` endpoints (a local
+/// emulator) work too.
 pub fn https_client() -> aws_sdk_sfn::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    tsmigrate::aws::https_client()
 }
 
 /// The AWS config loader with our HTTPS client: region and credentials from the environment
 /// (Lambda sets both), endpoint overrides from `AWS_ENDPOINT_URL*` if set. Tests add an
 /// explicit region, credentials and endpoint before `load()`.
 pub fn aws_config_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
+    tsmigrate::aws::config_loader()
 }
 
 /// A step error as Lambda reports it: `errorType` is the stable name the ASL matches on.
@@ -124,7 +123,8 @@ pub async fn handle_step(
         migration_id = %migration_id,
         "step started"
     );
-    let outcome = run_step(step, payload, resolver).await;
+    // CopyChunk stops short of Lambda's deadline with its cursor saved (`done: false`).
+    let outcome = run_step_until(step, payload, resolver, Some(context.deadline())).await;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match outcome {
         Ok(output) => {
@@ -164,8 +164,8 @@ pub async fn run_step_function(step: Step) -> Result<(), lambda_runtime::Error> 
     .await
 }
 
-/// The whole `main` of `start-migration`: logs, the Step Functions client once per cold start,
-/// the state machine from `STATE_MACHINE_ARN`, then serve.
+/// The whole `main` of `start-migration`: logs, the Step Functions and S3 clients once per cold
+/// start, the state machine from `STATE_MACHINE_ARN`, then serve.
 pub async fn run_start_migration_function() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let state_machine_arn = std::env::var(start::STATE_MACHINE_ARN_ENV).map_err(|_| {
@@ -175,7 +175,8 @@ pub async fn run_start_migration_function() -> Result<(), lambda_runtime::Error>
         )
     })?;
     let config = aws_config_loader().load().await;
-    let starter = start::Starter::new(aws_sdk_sfn::Client::new(&config), state_machine_arn);
+    let starter = start::Starter::new(aws_sdk_sfn::Client::new(&config), state_machine_arn)
+        .with_s3(aws_sdk_s3::Client::new(&config));
     let starter = &starter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         starter.handle(event).await

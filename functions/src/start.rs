@@ -6,85 +6,71 @@
 //!   "verify": true | false?, "idempotency_key": "…"?}` (`mode` defaults to
 //!   `full_and_incremental`; `verify` is passed on to the state machine when given);
 //! - an EventBridge event (a rule's target, or EventBridge Scheduler with the full event) whose
-//!   `detail` is that same object.
+//!   `detail` is that same object;
+//! - an S3 object-created event naming a config file: a direct S3 notification
+//!   (`Records[0].s3`, exactly one record, `eventName` `ObjectCreated:*`) or an EventBridge
+//!   `Object Created` event from S3 (`detail.bucket.name`, `detail.object.key`). The object is
+//!   read with `GetObject` (the `versionId` of the event when it has one) and holds either a bare
+//!   config or the direct-invoke object above. Notification keys are URL-decoded (S3 encodes
+//!   them, a space as `+`); EventBridge keys are used as they are.
 //!
-//! S3 object-created events (a config file dropped into a bucket) are recognised and refused
-//! with a message saying to send the config inline through EventBridge: reading the object would
-//! need the S3 SDK, whose build cost this crate does not take (see functions/README.md).
+//! Everything else is shared with `tsmigrate aws start` in [`tsmigrate::aws::sfn`]: validation
+//! (`Migration.ConfigInvalid` lists every problem; literal `{"value": …}` secrets are refused),
+//! the execution input (the normalized config, every default spelled out, plus `mode` and
+//! `verify`), the deterministic execution name and start-or-find-existing. This module only
+//! recognises the event, picks the dedup key and turns errors into [`Diagnostic`]s.
 //!
-//! The config is parsed and validated (`Migration.ConfigInvalid` lists every problem), literal
-//! `{"value": …}` secrets are refused (design invariant 5: the execution input is a state-machine
-//! payload), and the execution input is `{"config": <normalized config>, "mode": …, "verify": …}`
-//! (`verify` only when the request has it): the config
-//! as the library serializes it, every default spelled out, so the state machine can read any
-//! field with a JSONPath without guarding for its absence.
+//! The dedup key, hashed into the execution name with the input: the EventBridge event id, else
+//! the request's `idempotency_key`, else the Lambda request id (which Lambda keeps when it
+//! retries an asynchronous invoke); for S3 events the bucket, key and the upload's `sequencer`
+//! (else `versionId`, else ETag), which S3 repeats when it redelivers and which is the same in
+//! both S3 event forms. A redelivered event therefore maps to the same name; the function finds
+//! the execution of that name and answers with it (`"started": false`) instead of starting
+//! another. A different config, mode or event (a new upload) gives another name. Two executions
+//! of one migration never write at once anyway: the lease taken by `Begin` fences them
+//! (invariant 4).
 //!
-//! The execution name is `<migration_id>-<mode>-<16 hex digits>`, at most 80 characters, the
-//! hex digits a SHA-256 of the canonical input (object keys sorted) and a dedup key: the
-//! EventBridge event id, else the request's `idempotency_key`, else the Lambda request id (which
-//! Lambda keeps when it retries an asynchronous invoke). A redelivered event therefore maps to
-//! the same name; the function finds the execution of that name (`DescribeExecution`) and
-//! answers with it (`"started": false`) instead of starting another, and Step Functions itself
-//! never runs two executions of one name (a racing `StartExecution` gets the running one, or
-//! `ExecutionAlreadyExists`, which is answered the same way). Names stay taken for 90 days after
-//! an execution closes. A different config, mode or event gives another name. Two executions of
-//! one migration never write at once anyway: the lease taken by `Begin` fences them (invariant 4).
-//!
-//! IAM: `states:StartExecution` on the state machine and `states:DescribeExecution` on its
-//! executions (without the latter, duplicates are still refused, but answered as started).
+//! IAM: `states:StartExecution` on the state machine, `states:DescribeExecution` on its
+//! executions (without it, duplicates are still refused, but answered as started), and
+//! `s3:GetObject` on the config objects for S3 events.
 
-use std::fmt::Write as _;
-
-use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
-use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use tsmigrate::config::{self, MigrationConfig, MigrationType};
+use tsmigrate::aws::sfn::{self as shared, Failure, SfnError};
+use tsmigrate::config;
 use tsmigrate::steps::error::{ErrorName, StepError};
 
 use crate::diagnostic;
 
+pub use tsmigrate::aws::sfn::{
+    execution_arn, execution_name, write_canonical, ExecutionRequest, Mode, Prepared, Started,
+    MAX_EXECUTION_NAME_LEN, MAX_INPUT_BYTES,
+};
+
 /// Environment variable holding the state machine's ARN.
 pub const STATE_MACHINE_ARN_ENV: &str = "STATE_MACHINE_ARN";
-/// Step Functions' limit on an execution name.
-pub const MAX_EXECUTION_NAME_LEN: usize = 80;
-/// Step Functions' limit on an execution input (256 KiB of UTF-8).
-pub const MAX_INPUT_BYTES: usize = 262_144;
-/// Hex digits of the input hash in an execution name (64 bits).
-const HASH_HEX_DIGITS: usize = 16;
-
-/// How the state machine runs a migration (the execution input's `mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Schema and full copy as configured, then the binlog loop without end.
-    #[default]
-    FullAndIncremental,
-    /// Replay the binlog until caught up, then finish (scheduled catch-up runs).
-    CatchUp,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::FullAndIncremental => "full_and_incremental",
-            Mode::CatchUp => "catch_up",
-        }
-    }
-}
+/// The largest config object read from S3 (the execution input's limit is 256 KiB anyway).
+pub const MAX_CONFIG_OBJECT_BYTES: i64 = 1 << 20;
 
 /// Where a start request came from; decides the dedup key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// An EventBridge event, by its id.
     EventBridge { event_id: String },
-    /// A direct invoke with the caller's `idempotency_key`.
+    /// A direct invoke (or a config object) with the caller's `idempotency_key`.
     IdempotencyKey(String),
     /// A direct invoke without a key: the Lambda request id (empty outside Lambda).
     LambdaRequest { request_id: String },
+    /// An S3 object-created event: the object and the upload's `revision` (sequencer, else
+    /// version id, else ETag).
+    S3Object {
+        bucket: String,
+        key: String,
+        revision: String,
+    },
 }
 
 impl Origin {
@@ -94,6 +80,11 @@ impl Origin {
             Origin::EventBridge { event_id } => format!("eventbridge:{event_id}"),
             Origin::IdempotencyKey(key) => format!("key:{key}"),
             Origin::LambdaRequest { request_id } => format!("lambda-request:{request_id}"),
+            Origin::S3Object {
+                bucket,
+                key,
+                revision,
+            } => format!("s3:{bucket}/{key}@{revision}"),
         }
     }
 
@@ -102,6 +93,7 @@ impl Origin {
             Origin::EventBridge { .. } => "eventbridge",
             Origin::IdempotencyKey(_) => "idempotency_key",
             Origin::LambdaRequest { .. } => "lambda_request",
+            Origin::S3Object { .. } => "s3",
         }
     }
 }
@@ -122,42 +114,90 @@ struct StartBody {
 /// A parsed, validated start request.
 #[derive(Debug, Clone)]
 pub struct StartRequest {
-    pub config: MigrationConfig,
-    pub mode: Mode,
-    /// The execution input's optional `verify` (run the Verify step after the full copy).
-    pub verify: Option<bool>,
+    pub execution: ExecutionRequest,
     pub origin: Origin,
 }
 
-/// What a start request becomes: the execution's name and input.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prepared {
-    pub name: String,
-    pub input: Value,
-    /// `input` as sent (compact JSON).
-    pub input_text: String,
+impl StartRequest {
+    /// The execution input and name.
+    pub fn prepare(&self) -> Result<Prepared, StepError> {
+        self.execution.prepare().map_err(|e| step_error(&e))
+    }
+}
+
+/// A config object an S3 event names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Object {
+    pub bucket: String,
+    /// Decoded: the object's real key.
+    pub key: String,
+    /// Read this version (versioned buckets), so the config is the one the event announced.
+    pub version_id: Option<String>,
+    /// What identifies the upload: `sequencer`, else `versionId`, else the ETag.
+    pub revision: String,
+}
+
+impl S3Object {
+    fn origin(&self) -> Origin {
+        Origin::S3Object {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            revision: self.revision.clone(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// What an event asks for.
+#[derive(Debug, Clone)]
+pub enum StartEvent {
+    /// The request is in the event.
+    Inline(StartRequest),
+    /// The request is in an S3 object: read it, then [`parse_config_object`].
+    S3(S3Object),
 }
 
 fn invalid(message: impl Into<String>) -> StepError {
     StepError::new(ErrorName::ConfigInvalid, message)
 }
 
-const SHAPES: &str = "expected a direct invoke {\"config\": {…}, \"mode\": \"full_and_incremental\" | \"catch_up\"} \
-     or an EventBridge event whose detail is that object";
+/// A shared start error as the state machine's callers see it.
+fn step_error(e: &SfnError) -> StepError {
+    let name = match e {
+        SfnError::Invalid(_) => ErrorName::ConfigInvalid,
+        SfnError::Aws {
+            failure: Failure::Connection,
+            ..
+        } => ErrorName::ConnectionFailed,
+        SfnError::Aws {
+            failure: Failure::Transient,
+            ..
+        } => ErrorName::Transient,
+        _ => ErrorName::Fatal,
+    };
+    let mut message = e.to_string();
+    if let SfnError::ArnNotDerivable { .. } = e {
+        message.push_str(&format!(" (check {STATE_MACHINE_ARN_ENV})"));
+    }
+    StepError::new(name, message)
+}
 
-/// Recognises the event's shape and validates the request in it. `request_id` is the Lambda
-/// request id (the dedup key of a direct invoke without `idempotency_key`). Error messages never
-/// quote the event's values.
-pub fn parse_event(payload: &Value, request_id: &str) -> Result<StartRequest, StepError> {
+const SHAPES: &str = "expected a direct invoke {\"config\": {…}, \"mode\": \"full_and_incremental\" | \"catch_up\"}, \
+     an EventBridge event whose detail is that object, or an S3 object-created event (S3 \
+     notification or EventBridge) naming a config file";
+
+/// Recognises the event's shape and validates the request in it (or names the S3 object that
+/// holds it). `request_id` is the Lambda request id (the dedup key of a direct invoke without
+/// `idempotency_key`). Error messages never quote the config's values.
+pub fn parse_event(payload: &Value, request_id: &str) -> Result<StartEvent, StepError> {
     let Some(object) = payload.as_object() else {
         return Err(invalid(format!("the event is not a JSON object; {SHAPES}")));
     };
-    if is_s3_event(payload) {
-        return Err(invalid(
-            "S3 object events are not supported by this build of start-migration (it does not \
-             read S3 objects); send the config inline: an EventBridge event whose detail is \
-             {\"config\": {…}, \"mode\": …}, or a direct invoke with that object",
-        ));
+    if let Some(s3) = s3_event(payload) {
+        return s3.map(StartEvent::S3);
     }
     if object.contains_key("detail-type") && object.contains_key("detail") {
         let event_id = object
@@ -167,23 +207,17 @@ pub fn parse_event(payload: &Value, request_id: &str) -> Result<StartRequest, St
             .ok_or_else(|| invalid("the EventBridge event has no \"id\""))?;
         let detail = object.get("detail").unwrap_or(&Value::Null);
         let body = parse_body(detail, "the EventBridge event's detail")?;
-        let origin = match body.idempotency_key.clone() {
-            Some(key) => Origin::IdempotencyKey(key),
-            None => Origin::EventBridge {
-                event_id: event_id.to_owned(),
-            },
+        let origin = Origin::EventBridge {
+            event_id: event_id.to_owned(),
         };
-        return validate_body(body, origin);
+        return validate_body(body, origin).map(StartEvent::Inline);
     }
     if object.contains_key("config") {
         let body = parse_body(payload, "the event")?;
-        let origin = match body.idempotency_key.clone() {
-            Some(key) => Origin::IdempotencyKey(key),
-            None => Origin::LambdaRequest {
-                request_id: request_id.to_owned(),
-            },
+        let origin = Origin::LambdaRequest {
+            request_id: request_id.to_owned(),
         };
-        return validate_body(body, origin);
+        return validate_body(body, origin).map(StartEvent::Inline);
     }
     let mut fields: Vec<&str> = object.keys().map(String::as_str).take(10).collect();
     fields.sort_unstable();
@@ -193,18 +227,153 @@ pub fn parse_event(payload: &Value, request_id: &str) -> Result<StartRequest, St
     )))
 }
 
-fn is_s3_event(payload: &Value) -> bool {
-    let eventbridge_s3 = payload.get("source").and_then(Value::as_str) == Some("aws.s3")
-        && payload.get("detail-type").and_then(Value::as_str) == Some("Object Created");
-    let notification = payload
-        .get("Records")
-        .and_then(Value::as_array)
-        .is_some_and(|records| {
-            records
-                .iter()
-                .any(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:s3"))
-        });
-    eventbridge_s3 || notification
+/// The non-empty string at `path` in `v`.
+fn str_at(v: &Value, path: &[&str]) -> Option<String> {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// `Some` when the event comes from S3 (then the object, or why the event is unusable).
+fn s3_event(payload: &Value) -> Option<Result<S3Object, StepError>> {
+    if payload.get("source").and_then(Value::as_str) == Some("aws.s3") {
+        return Some(eventbridge_s3_object(payload));
+    }
+    let records = payload.get("Records")?.as_array()?;
+    records
+        .iter()
+        .any(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:s3"))
+        .then(|| notification_object(records))
+}
+
+fn eventbridge_s3_object(payload: &Value) -> Result<S3Object, StepError> {
+    if payload.get("detail-type").and_then(Value::as_str) != Some("Object Created") {
+        return Err(invalid(
+            "only S3 \"Object Created\" events start a migration; narrow the EventBridge rule \
+             to detail-type [\"Object Created\"]",
+        ));
+    }
+    let detail = payload.get("detail").unwrap_or(&Value::Null);
+    let (Some(bucket), Some(key)) = (
+        str_at(detail, &["bucket", "name"]),
+        str_at(detail, &["object", "key"]),
+    ) else {
+        return Err(invalid(
+            "the S3 Object Created event has no detail.bucket.name or detail.object.key",
+        ));
+    };
+    let version_id = str_at(detail, &["object", "version-id"]);
+    let revision = str_at(detail, &["object", "sequencer"])
+        .or_else(|| version_id.clone())
+        .or_else(|| str_at(detail, &["object", "etag"]));
+    s3_object(bucket, key, version_id, revision)
+}
+
+fn notification_object(records: &[Value]) -> Result<S3Object, StepError> {
+    let [record] = records else {
+        return Err(invalid(format!(
+            "the S3 notification has {} records; start-migration takes one (S3 sends one per \
+             object)",
+            records.len()
+        )));
+    };
+    let event_name = str_at(record, &["eventName"]).unwrap_or_default();
+    if !event_name.starts_with("ObjectCreated:") {
+        return Err(invalid(format!(
+            "S3 event {event_name:?} does not start a migration; configure the bucket \
+             notification for s3:ObjectCreated:* only"
+        )));
+    }
+    let (Some(bucket), Some(encoded)) = (
+        str_at(record, &["s3", "bucket", "name"]),
+        str_at(record, &["s3", "object", "key"]),
+    ) else {
+        return Err(invalid(
+            "the S3 notification has no s3.bucket.name or s3.object.key",
+        ));
+    };
+    let key = decode_s3_key(&encoded)?;
+    let version_id = str_at(record, &["s3", "object", "versionId"]);
+    let revision = str_at(record, &["s3", "object", "sequencer"])
+        .or_else(|| version_id.clone())
+        .or_else(|| str_at(record, &["s3", "object", "eTag"]));
+    s3_object(bucket, key, version_id, revision)
+}
+
+fn s3_object(
+    bucket: String,
+    key: String,
+    version_id: Option<String>,
+    revision: Option<String>,
+) -> Result<S3Object, StepError> {
+    let revision = revision.ok_or_else(|| {
+        invalid(format!(
+            "the S3 event for s3://{bucket}/{key} has no sequencer, version id or ETag to tell \
+             its deliveries apart"
+        ))
+    })?;
+    Ok(S3Object {
+        bucket,
+        key,
+        version_id,
+        revision,
+    })
+}
+
+/// An S3 notification's object key as S3 stores it: `+` is a space, `%XX` a byte (UTF-8).
+pub fn decode_s3_key(encoded: &str) -> Result<String, StepError> {
+    let bad = || {
+        invalid(format!(
+            "the S3 notification's object key {encoded:?} is not valid URL encoding"
+        ))
+    };
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// The request in a config object's bytes: a bare config (mode `full_and_incremental`), or the
+/// direct-invoke object `{"config": …, "mode": …, "verify"?, "idempotency_key"?}`.
+pub fn parse_config_object(object: &S3Object, bytes: &[u8]) -> Result<StartRequest, StepError> {
+    let url = object.url();
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| invalid(format!("{url} is not UTF-8 text (expected a JSON config)")))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| invalid(format!("{url} is not JSON: {e} (expected a JSON config)")))?;
+    if value.get("config").is_some() {
+        let body = parse_body(&value, &url)?;
+        return validate_body(body, object.origin());
+    }
+    let config = config::from_json_str(text).map_err(|e| invalid(format!("{url}: {e}")))?;
+    let execution =
+        ExecutionRequest::new(config, Mode::default(), None, object.origin().dedup_key())
+            .map_err(|e| prefixed(&url, &e))?;
+    Ok(StartRequest {
+        execution,
+        origin: object.origin(),
+    })
+}
+
+fn prefixed(what: &str, e: &SfnError) -> StepError {
+    let mut error = step_error(e);
+    error.message = format!("{what}: {}", error.message);
+    error
 }
 
 fn parse_body(value: &Value, what: &str) -> Result<StartBody, StepError> {
@@ -216,196 +385,65 @@ fn parse_body(value: &Value, what: &str) -> Result<StartBody, StepError> {
 }
 
 fn validate_body(body: StartBody, origin: Origin) -> Result<StartRequest, StepError> {
-    if let Origin::IdempotencyKey(key) = &origin {
-        if key.is_empty() || key.len() > 256 {
+    // An explicit key wins over the event's own identity: the caller pins the execution.
+    let origin = match body.idempotency_key {
+        Some(key) if key.is_empty() || key.len() > 256 => {
             return Err(invalid(
                 "idempotency_key must be 1-256 characters (or left out)",
-            ));
+            ))
         }
-    }
+        Some(key) => Origin::IdempotencyKey(key),
+        None => origin,
+    };
     let config =
         config::from_json_value(&body.config).map_err(|e| invalid(format!("config: {e}")))?;
-    if let Err(problems) = config.validate() {
-        return Err(invalid(problems.to_string()));
-    }
-    let literals: Vec<&str> = config
-        .secret_refs()
-        .into_iter()
-        .filter(|(_, r)| r.is_literal())
-        .map(|(path, _)| path)
-        .collect();
-    if !literals.is_empty() {
-        return Err(invalid(format!(
-            "{} hold(s) a literal {{\"value\": …}} secret, which would travel in the execution \
-             input; use {{\"secret_arn\": \"arn:aws:secretsmanager:…\", \"key\": \"…\"}} (or \
-             {{\"env\": \"NAME\"}} set on the step functions)",
-            literals.join(", ")
-        )));
-    }
-    if body.mode == Mode::CatchUp && !config.has(MigrationType::Incremental) {
-        return Err(invalid(
-            "mode catch_up replays the binlog, but migration_types does not include \
-             \"incremental\"; add it or use mode full_and_incremental",
-        ));
-    }
-    Ok(StartRequest {
-        config,
-        mode: body.mode,
-        verify: body.verify,
-        origin,
-    })
-}
-
-impl StartRequest {
-    /// The execution input and name.
-    pub fn prepare(&self) -> Result<Prepared, StepError> {
-        let config = serde_json::to_value(&self.config)
-            .map_err(|e| StepError::fatal(format!("cannot serialize the config: {e}")))?;
-        // The state machine's steps parse this again: it must mean the same config.
-        match config::from_json_value(&config) {
-            Ok(again) if again == self.config => {}
-            Ok(_) => {
-                return Err(StepError::fatal(
-                    "the normalized config does not parse back to the same config (a bug in \
-                     tsmigrate's config serialization); please report it",
-                ))
-            }
-            Err(e) => {
-                return Err(StepError::fatal(format!(
-                    "the normalized config does not parse back (a bug in tsmigrate's config \
-                     serialization; please report it): {e}"
-                )))
-            }
-        }
-        let mut input = serde_json::json!({"config": config, "mode": self.mode.as_str()});
-        if let Some(verify) = self.verify {
-            input["verify"] = Value::Bool(verify);
-        }
-        let input_text = input.to_string();
-        if input_text.len() > MAX_INPUT_BYTES {
-            return Err(invalid(format!(
-                "the execution input is {} bytes, above Step Functions' limit of {MAX_INPUT_BYTES}; \
-                 shorten objects.tables (e.g. use \"*\" with exclude_tables)",
-                input_text.len()
-            )));
-        }
-        let name = execution_name(
-            &self.config.migration_id,
-            self.mode,
-            &input,
-            &self.origin.dedup_key(),
-        );
-        Ok(Prepared {
-            name,
-            input,
-            input_text,
-        })
-    }
-}
-
-/// `<migration_id>-<mode>-<hash>`: at most 80 characters of `[A-Za-z0-9_-]`. The migration id
-/// is shortened when needed (the hash covers the whole input, id included).
-pub fn execution_name(migration_id: &str, mode: Mode, input: &Value, dedup_key: &str) -> String {
-    let mut canonical = String::new();
-    write_canonical(input, &mut canonical);
-    let mut hasher = Sha256::new();
-    hasher.update(canonical.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(dedup_key.as_bytes());
-    let digest = hasher.finalize();
-    let mut hash = String::with_capacity(HASH_HEX_DIGITS);
-    for byte in digest.iter().take(HASH_HEX_DIGITS / 2) {
-        let _ = write!(hash, "{byte:02x}");
-    }
-    let mode = mode.as_str();
-    let budget = MAX_EXECUTION_NAME_LEN - HASH_HEX_DIGITS - mode.len() - 2;
-    let id: String = migration_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(budget)
-        .collect();
-    format!("{id}-{mode}-{hash}")
-}
-
-/// JSON with object keys sorted at every level, no whitespace: the same text for the same
-/// value whatever the key order it was built with.
-pub fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// The answer of `start-migration`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Started {
-    pub execution_arn: String,
-    pub execution_name: String,
-    pub migration_id: String,
-    pub mode: Mode,
-    /// False when an execution of this name already existed (a duplicate event): nothing new
-    /// was started.
-    pub started: bool,
-    /// The existing execution's status (`RUNNING`, `SUCCEEDED`, …) when `started` is false and
-    /// it could be read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub existing_status: Option<String>,
+    let execution = ExecutionRequest::new(config, body.mode, body.verify, origin.dedup_key())
+        .map_err(|e| step_error(&e))?;
+    Ok(StartRequest { execution, origin })
 }
 
 /// Starts executions of one state machine. Build it once per cold start.
 #[derive(Debug, Clone)]
 pub struct Starter {
     sfn: aws_sdk_sfn::Client,
+    s3: Option<aws_sdk_s3::Client>,
     state_machine_arn: String,
 }
 
 impl Starter {
+    /// A starter for direct invokes and EventBridge events; S3 events need [`Starter::with_s3`].
     pub fn new(sfn: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
         Starter {
             sfn,
+            s3: None,
             state_machine_arn: state_machine_arn.into(),
         }
+    }
+
+    /// Reads the config objects of S3 events with `s3`.
+    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = Some(s3);
+        self
     }
 
     /// One invocation: parse, validate, start. Errors are [`Diagnostic`]s named
     /// `Migration.*`.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
         let (payload, context) = event.into_parts();
-        let migration_id = crate::migration_id_for_logs(&payload)
+        let mut migration_id = crate::migration_id_for_logs(&payload)
             .or_else(|| payload.get("detail").and_then(crate::migration_id_for_logs))
             .unwrap_or("")
             .to_owned();
         let outcome = async {
-            let request = parse_event(&payload, &context.request_id)?;
+            let request = match parse_event(&payload, &context.request_id)? {
+                StartEvent::Inline(request) => request,
+                StartEvent::S3(object) => {
+                    let bytes = self.read_object(&object).await?;
+                    let request = parse_config_object(&object, &bytes)?;
+                    migration_id = request.execution.config.migration_id.clone();
+                    request
+                }
+            };
             let started = self.start(&request).await?;
             serde_json::to_value(&started)
                 .map_err(|e| StepError::fatal(format!("cannot encode the answer: {e}")))
@@ -426,198 +464,79 @@ impl Starter {
         }
     }
 
-    /// Starts the execution for `request`, or finds the one a previous delivery started.
-    ///
-    /// The execution is looked up first (`DescribeExecution` of the name's ARN), so a duplicate
-    /// answers `started: false` with the execution's status. Two deliveries racing past the
-    /// lookup both call `StartExecution`; Step Functions then starts one execution and answers
-    /// both with it (same name and input while it runs), so both report `started: true` but
-    /// still only one execution exists.
+    /// Starts the execution for `request`, or finds the one a previous delivery started
+    /// ([`tsmigrate::aws::sfn::start_or_find`]).
     pub async fn start(&self, request: &StartRequest) -> Result<Started, StepError> {
-        let prepared = request.prepare()?;
-        let answer = |execution_arn: String, started: bool, existing_status: Option<String>| {
-            tracing::info!(
-                migration_id = %request.config.migration_id,
-                mode = request.mode.as_str(),
-                origin = request.origin.kind(),
-                execution_name = %prepared.name,
-                execution_arn = %execution_arn,
-                started,
-                "{}",
-                if started {
-                    "execution started"
-                } else {
-                    "execution already exists (duplicate event): nothing started"
-                }
-            );
-            Started {
-                execution_arn,
-                execution_name: prepared.name.clone(),
-                migration_id: request.config.migration_id.clone(),
-                mode: request.mode,
-                started,
-                existing_status,
+        let started = shared::start_or_find(&self.sfn, &self.state_machine_arn, &request.execution)
+            .await
+            .map_err(|e| step_error(&e))?;
+        tracing::info!(
+            migration_id = %started.migration_id,
+            mode = started.mode.as_str(),
+            origin = request.origin.kind(),
+            execution_name = %started.execution_name,
+            execution_arn = %started.execution_arn,
+            started = started.started,
+            "{}",
+            if started.started {
+                "execution started"
+            } else {
+                "execution already exists (duplicate event): nothing started"
             }
-        };
-        let derived = execution_arn(&self.state_machine_arn, &prepared.name);
-        if let Some(arn) = &derived {
-            if let Some(status) = self.lookup(arn, &prepared).await? {
-                return Ok(answer(arn.clone(), false, Some(status)));
-            }
-        }
-        let sent = self
-            .sfn
-            .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
-            .name(&prepared.name)
-            .input(&prepared.input_text)
-            .send()
-            .await;
-        match sent {
-            Ok(output) => Ok(answer(output.execution_arn().to_owned(), true, None)),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), StartExecutionError::ExecutionAlreadyExists(_)) =>
-            {
-                // Started by a delivery racing with this one, or the lookup was not allowed.
-                let arn = derived.ok_or_else(|| {
-                    StepError::fatal(format!(
-                        "an execution named {} already exists, and its ARN cannot be derived \
-                         from {} ({STATE_MACHINE_ARN_ENV} must be an unqualified state machine \
-                         ARN)",
-                        prepared.name, self.state_machine_arn
-                    ))
-                })?;
-                let status = self.lookup(&arn, &prepared).await?;
-                Ok(answer(arn, false, status))
-            }
-            Err(e) => Err(start_error(&self.state_machine_arn, &e)),
-        }
+        );
+        Ok(started)
     }
 
-    /// The status of execution `arn` if it exists with `prepared`'s input; `None` if it does
-    /// not exist or cannot be read (no `states:DescribeExecution` permission: then
-    /// `StartExecution` decides). An execution of that name with another input is an error.
-    async fn lookup(&self, arn: &str, prepared: &Prepared) -> Result<Option<String>, StepError> {
-        let described = match self
-            .sfn
-            .describe_execution()
-            .execution_arn(arn)
+    /// `GetObject` of a config object (never logged: it is a config).
+    pub async fn read_object(&self, object: &S3Object) -> Result<Vec<u8>, StepError> {
+        let url = object.url();
+        let s3 = self.s3.as_ref().ok_or_else(|| {
+            StepError::fatal(format!(
+                "cannot read {url}: this start-migration has no S3 client (a bug: \
+                 run_start_migration_function builds one)"
+            ))
+        })?;
+        let output = s3
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone())
             .send()
             .await
-        {
-            Ok(d) => d,
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), DescribeExecutionError::ExecutionDoesNotExist(_)) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => {
-                tracing::warn!(
-                    execution_arn = %arn,
-                    error = %DisplayErrorContext(&e),
-                    "DescribeExecution failed; relying on StartExecution's name check"
-                );
-                return Ok(None);
-            }
-        };
-        let same = described
-            .input()
-            .and_then(|text| serde_json::from_str::<Value>(text).ok())
-            .is_some_and(|existing| existing == prepared.input);
-        if !same {
-            return Err(StepError::fatal(format!(
-                "an execution named {} already exists with a different input; this should not \
-                 happen (the name hashes the input): start it under another idempotency_key",
-                prepared.name
+            .map_err(|e| get_object_error(&url, &e))?;
+        if output.content_length().unwrap_or(0) > MAX_CONFIG_OBJECT_BYTES {
+            return Err(invalid(format!(
+                "{url} is larger than {MAX_CONFIG_OBJECT_BYTES} bytes: not a config file"
             )));
         }
-        Ok(Some(described.status().as_str().to_owned()))
+        let body = output.body.collect().await.map_err(|e| {
+            StepError::new(
+                ErrorName::ConnectionFailed,
+                format!("reading {url} failed midway: {e}"),
+            )
+        })?;
+        Ok(body.into_bytes().to_vec())
     }
 }
 
-/// `arn:…:states:R:A:stateMachine:M` + name → `arn:…:states:R:A:execution:M:name`.
-pub fn execution_arn(state_machine_arn: &str, name: &str) -> Option<String> {
-    let parts: Vec<&str> = state_machine_arn.split(':').collect();
-    if parts.len() != 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "stateMachine" {
-        return None;
-    }
-    Some(format!(
-        "{}:{}:{}:{}:{}:execution:{}:{name}",
-        parts[0], parts[1], parts[2], parts[3], parts[4], parts[6]
-    ))
-}
-
-fn start_error<R: std::fmt::Debug>(
-    state_machine_arn: &str,
-    e: &SdkError<StartExecutionError, R>,
-) -> StepError {
-    let text = format!(
-        "StartExecution on {state_machine_arn} failed: {}",
-        DisplayErrorContext(e)
-    );
+fn get_object_error<R: std::fmt::Debug>(url: &str, e: &SdkError<GetObjectError, R>) -> StepError {
+    let text = format!("GetObject {url} failed: {}", DisplayErrorContext(e));
     let name = match e {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => ErrorName::ConnectionFailed,
         SdkError::ResponseError(_) => ErrorName::Transient,
-        SdkError::ServiceError(service) => match service.err() {
-            StartExecutionError::ExecutionLimitExceeded(_) => ErrorName::Transient,
-            other => match other.code() {
-                Some(
-                    "ThrottlingException"
-                    | "ServiceUnavailable"
-                    | "InternalServerError"
-                    | "InternalFailure"
-                    | "RequestTimeout",
-                ) => ErrorName::Transient,
-                _ => ErrorName::Fatal,
-            },
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some("SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout") => {
+                ErrorName::Transient
+            }
+            Some("AccessDenied") => {
+                return StepError::fatal(format!(
+                    "{text}; grant start-migration's role s3:GetObject on the config objects \
+                     (the template's ConfigBucketName/ConfigPrefix)"
+                ))
+            }
+            _ => ErrorName::Fatal,
         },
         _ => ErrorName::Fatal,
     };
     StepError::new(name, text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_json_sorts_keys_at_every_level() {
-        let a: Value =
-            serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"d":2,"c":"x"}],"x":null}}"#).unwrap();
-        let mut out = String::new();
-        write_canonical(&a, &mut out);
-        assert_eq!(out, r#"{"a":{"x":null,"y":[1,{"c":"x","d":2}]},"b":1}"#);
-    }
-
-    #[test]
-    fn execution_arn_is_derived_from_the_state_machine_arn() {
-        assert_eq!(
-            execution_arn(
-                "arn:aws:states:us-east-1:123456789012:stateMachine:mig",
-                "n-1"
-            )
-            .as_deref(),
-            Some("arn:aws:states:us-east-1:123456789012:execution:mig:n-1")
-        );
-        assert_eq!(
-            execution_arn("arn:aws:states:us-east-1:1:stateMachine:mig:3", "n"),
-            None
-        );
-        assert_eq!(execution_arn("mig", "n"), None);
-    }
-
-    #[test]
-    fn long_ids_are_shortened_to_80_characters() {
-        let id = "a".repeat(64);
-        for mode in [Mode::FullAndIncremental, Mode::CatchUp] {
-            let name = execution_name(&id, mode, &serde_json::json!({}), "k");
-            assert!(name.len() <= MAX_EXECUTION_NAME_LEN, "{name}");
-            assert!(name.contains(mode.as_str()));
-        }
-        let short = execution_name("shop", Mode::CatchUp, &serde_json::json!({}), "k");
-        assert!(
-            short.starts_with("shop-catch_up-") && short.len() == 14 + 16,
-            "{short}"
-        );
-    }
 }

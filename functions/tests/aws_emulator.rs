@@ -4,118 +4,42 @@
 //!
 //! - `start-migration` calls `StartExecution` on a state machine created from
 //!   statemachine/migration.asl.json; a duplicate event starts nothing new, another config does.
+//! - `start-migration` reads the config file an S3 object-created event names (moto's S3), in
+//!   both event forms, and a redelivery starts nothing new.
 //! - `SecretsManagerResolver` reads secrets with `GetSecretValue`, and `key` picks a JSON field.
 //!
-//! moto comes from the repository's .venv, which .ci/run creates and fills. This test fails (it
-//! does not skip) when moto cannot start.
+//! moto comes from the repository's .venv, which .ci/run creates and fills; the launcher is
+//! shared with the root crate's tests (tests/harness/moto.rs). This test fails (it does not
+//! skip) when moto cannot start.
 
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+#[path = "../../tests/harness/moto.rs"]
+mod moto;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_sfn::config::Credentials;
 use lambda_runtime::{Context, LambdaEvent};
+use moto::Moto;
 use serde_json::{json, Value};
 use tsmigrate::config::{SecretRef, SecretResolver};
 use tsmigrate_functions::start::{Started, Starter};
 use tsmigrate_functions::SecretsManagerResolver;
 
-const PIP_LINE: &str = ".venv/bin/pip install 'moto[server,stepfunctions]==5.2.5'";
-
-/// One moto server per test binary. It exits by itself when this process ends: it watches its
-/// stdin, a pipe this process holds open.
-struct Moto {
-    endpoint: String,
-    _child: Child,
-}
-
-fn python() -> PathBuf {
-    match std::env::var_os("TSMIGRATE_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
-    }
-}
-
 fn moto() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(start_moto)
-}
-
-fn start_moto() -> Moto {
-    let python = python();
-    let check = Command::new(&python)
-        .args(["-c", "import moto.server, flask, antlr4"])
-        .output();
-    match check {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "moto is not installed in {}: run .ci/run (it creates .venv and runs `{PIP_LINE}`)\n{}",
-            python.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => panic!(
-            "cannot run {} ({e}): run .ci/run, which creates .venv and runs `{PIP_LINE}` \
-             (or set TSMIGRATE_PYTHON to a python with moto)",
-            python.display()
-        ),
-    }
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        l.local_addr().expect("addr").port()
-    };
-    let log = std::env::temp_dir().join(format!("tsmigrate-moto-{port}.log"));
-    let log_file = std::fs::File::create(&log).expect("moto log file");
-    // `python -m moto.server -H 127.0.0.1 -p PORT`, plus a thread that ends the server when
-    // stdin closes (this process exited, however it exited).
-    let script = "import os, sys, threading\n\
-                  threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
-                  from moto.server import main\n\
-                  main(sys.argv[1:])\n";
-    let mut child = Command::new(&python)
-        .args(["-c", script, "-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("MOTO_PORT", port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(log_file.try_clone().expect("log"))
-        .stderr(log_file)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start moto with {}: {e}; run .ci/run",
-                python.display()
-            )
-        });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut text = String::new();
-            let _ = std::fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut text));
-            panic!(
-                "moto exited ({status}) before answering; run .ci/run to (re)install it\n{text}"
-            );
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "moto did not listen on 127.0.0.1:{port} within 60 s (log: {})",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Moto {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _child: child,
-    }
+    Moto::shared()
 }
 
 async fn sdk_config() -> aws_config::SdkConfig {
     tsmigrate_functions::aws_config_loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .region(aws_config::Region::new(moto::REGION))
+        .credentials_provider(Credentials::new(
+            moto::ACCESS_KEY_ID,
+            moto::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "moto",
+        ))
         .endpoint_url(&moto().endpoint)
         .load()
         .await
@@ -350,6 +274,204 @@ async fn start_migration_reports_errors_by_name() {
         .expect_err("invalid config");
     assert_eq!(err.error_type, "Migration.ConfigInvalid", "{err:?}");
     assert!(executions(&sfn, &arn).await.is_empty());
+}
+
+/// An S3 notification as S3 sends it: the key URL-encoded, a space as `+`.
+fn s3_notification(bucket: &str, encoded_key: &str, etag: &str, sequencer: &str) -> Value {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-05-01T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "tsmigrate-configs",
+               "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": encoded_key, "size": 100, "eTag": etag, "sequencer": sequencer}}
+    }]})
+}
+
+fn invoke(payload: Value) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.request_id = format!("req-{}", unique_suffix());
+    LambdaEvent::new(payload, context)
+}
+
+#[tokio::test]
+async fn start_migration_starts_the_config_an_s3_event_names() {
+    tsmigrate_functions::init_tracing();
+    let sdk = sdk_config().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    // Path-style: the emulator is an IP address, not a virtual-host S3 endpoint.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let arn = create_state_machine(&sfn, "tsmigrate-s3").await;
+    let starter = Starter::new(sfn.clone(), arn.clone()).with_s3(s3.clone());
+
+    let bucket = "tsmigrate-configs";
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "CreateBucket: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        });
+    // A key that S3 notifications encode: a space and a plus sign.
+    let key = "configs/shop v1+next.json";
+    let encoded_key = "configs/shop+v1%2Bnext.json";
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(
+            serde_json::to_vec(&config("s3shop", 16))
+                .expect("json")
+                .into(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+    let etag = put
+        .e_tag()
+        .unwrap_or("\"etag\"")
+        .trim_matches('"')
+        .to_owned();
+
+    let event = s3_notification(bucket, encoded_key, &etag, "0066A1B2C3D4E5F601");
+    let first: Started = serde_json::from_value(
+        starter
+            .handle(invoke(event.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("S3 start: {e:?}")),
+    )
+    .expect("answer");
+    assert!(first.started, "{first:?}");
+    assert_eq!(first.migration_id, "s3shop");
+    assert!(
+        first
+            .execution_name
+            .starts_with("s3shop-full_and_incremental-"),
+        "{first:?}"
+    );
+    let listed = executions(&sfn, &arn).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, first.execution_name);
+    let input: Value = serde_json::from_str(&listed[0].1).expect("input is JSON");
+    // Exactly what a direct invoke of that config would send: normalized config and mode.
+    assert_eq!(input["mode"], json!("full_and_incremental"));
+    assert_eq!(input.as_object().map(|o| o.len()), Some(2), "{input}");
+    assert_eq!(input["config"]["writer"]["concurrency"], json!(16));
+    assert_eq!(input["config"]["full"]["chunks_per_execution"], json!(200));
+    assert_eq!(
+        tsmigrate::config::from_json_value(&input["config"]).expect("the steps can parse it"),
+        tsmigrate::config::from_json_value(&config("s3shop", 16)).expect("config")
+    );
+
+    // S3 delivers at least once: the same notification again starts nothing.
+    let again: Started = serde_json::from_value(
+        starter
+            .handle(invoke(event))
+            .await
+            .expect("duplicate S3 start succeeds"),
+    )
+    .expect("answer");
+    assert!(!again.started, "{again:?}");
+    assert_eq!(again.execution_arn, first.execution_arn);
+    assert_eq!(again.existing_status.as_deref(), Some("RUNNING"));
+
+    // The same upload through EventBridge (key not encoded there, same sequencer): the same
+    // execution.
+    let eventbridge_s3 = json!({
+        "version": "0", "id": "5f1e0c8a-0000-4000-8000-000000000001", "detail-type": "Object Created",
+        "source": "aws.s3", "account": "123456789012", "time": "2026-05-01T12:00:00Z",
+        "region": "us-east-1", "resources": [format!("arn:aws:s3:::{bucket}")],
+        "detail": {"version": "0", "bucket": {"name": bucket},
+                   "object": {"key": key, "size": 100, "etag": etag, "sequencer": "0066A1B2C3D4E5F601"},
+                   "request-id": "R1", "requester": "123456789012", "reason": "PutObject"}
+    });
+    let via_eventbridge: Started = serde_json::from_value(
+        starter
+            .handle(invoke(eventbridge_s3))
+            .await
+            .unwrap_or_else(|e| panic!("EventBridge S3 start: {e:?}")),
+    )
+    .expect("answer");
+    assert!(!via_eventbridge.started, "{via_eventbridge:?}");
+    assert_eq!(via_eventbridge.execution_arn, first.execution_arn);
+    assert_eq!(executions(&sfn, &arn).await.len(), 1);
+
+    // A new upload holding the direct-invoke object: a second execution, in its mode.
+    let body = json!({"config": config("s3shop", 16), "mode": "catch_up", "verify": false});
+    s3.put_object()
+        .bucket(bucket)
+        .key("catch-up.json")
+        .body(serde_json::to_vec(&body).expect("json").into())
+        .send()
+        .await
+        .expect("PutObject");
+    let catch_up: Started = serde_json::from_value(
+        starter
+            .handle(invoke(s3_notification(
+                bucket,
+                "catch-up.json",
+                "e2",
+                "0066A1B2C3D4E5F602",
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("catch-up start: {e:?}")),
+    )
+    .expect("answer");
+    assert!(catch_up.started, "{catch_up:?}");
+    assert!(catch_up.execution_name.starts_with("s3shop-catch_up-"));
+    let listed = executions(&sfn, &arn).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let input: Value = serde_json::from_str(
+        &listed
+            .iter()
+            .find(|(name, _)| *name == catch_up.execution_name)
+            .expect("listed")
+            .1,
+    )
+    .expect("json");
+    assert_eq!(input["mode"], json!("catch_up"));
+    assert_eq!(input["verify"], json!(false));
+
+    // Errors: a missing object, an invalid config file (named, values not quoted).
+    let err = starter
+        .handle(invoke(s3_notification(bucket, "gone.json", "e3", "03")))
+        .await
+        .expect_err("no such object");
+    assert_eq!(err.error_type, "Migration.Fatal", "{err:?}");
+    assert!(err.error_message.contains("NoSuchKey"), "{err:?}");
+    assert!(
+        err.error_message
+            .contains("s3://tsmigrate-configs/gone.json"),
+        "{err:?}"
+    );
+    let mut bad = config("s3shop", 16);
+    bad["writer"]["bucket_count"] = json!(64);
+    s3.put_object()
+        .bucket(bucket)
+        .key("bad.json")
+        .body(serde_json::to_vec(&bad).expect("json").into())
+        .send()
+        .await
+        .expect("PutObject");
+    let err = starter
+        .handle(invoke(s3_notification(bucket, "bad.json", "e4", "04")))
+        .await
+        .expect_err("invalid config");
+    assert_eq!(err.error_type, "Migration.ConfigInvalid", "{err:?}");
+    assert!(
+        err.error_message
+            .contains("s3://tsmigrate-configs/bad.json"),
+        "{err:?}"
+    );
+    assert!(err.error_message.contains("writer.bucket_count"), "{err:?}");
+    assert_eq!(executions(&sfn, &arn).await.len(), 2);
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 use tsmigrate_functions::start::{
-    execution_name, parse_event, Mode, Origin, StartRequest, MAX_EXECUTION_NAME_LEN,
+    decode_s3_key, execution_name, parse_config_object, parse_event, Mode, Origin, S3Object,
+    StartEvent, StartRequest, MAX_EXECUTION_NAME_LEN,
 };
 
 fn config(id: &str) -> Value {
@@ -32,7 +33,17 @@ fn name_of(request: &StartRequest) -> String {
 }
 
 fn parse(payload: Value, request_id: &str) -> StartRequest {
-    parse_event(&payload, request_id).unwrap_or_else(|e| panic!("{e}"))
+    match parse_event(&payload, request_id).unwrap_or_else(|e| panic!("{e}")) {
+        StartEvent::Inline(request) => request,
+        StartEvent::S3(object) => panic!("not an inline request: {object:?}"),
+    }
+}
+
+fn s3_object(payload: Value) -> S3Object {
+    match parse_event(&payload, "req").unwrap_or_else(|e| panic!("{e}")) {
+        StartEvent::S3(object) => object,
+        StartEvent::Inline(request) => panic!("not an S3 event: {request:?}"),
+    }
 }
 
 fn refused(payload: Value) -> String {
@@ -48,8 +59,8 @@ fn the_three_shapes() {
         json!({"config": config("shop"), "mode": "catch_up"}),
         "req-1",
     );
-    assert_eq!(direct.mode, Mode::CatchUp);
-    assert_eq!(direct.config.migration_id, "shop");
+    assert_eq!(direct.execution.mode, Mode::CatchUp);
+    assert_eq!(direct.execution.config.migration_id, "shop");
     assert_eq!(
         direct.origin,
         Origin::LambdaRequest {
@@ -61,7 +72,7 @@ fn the_three_shapes() {
         json!({"config": config("shop"), "idempotency_key": "deploy-42"}),
         "req-1",
     );
-    assert_eq!(keyed.mode, Mode::FullAndIncremental);
+    assert_eq!(keyed.execution.mode, Mode::FullAndIncremental);
     assert_eq!(keyed.origin, Origin::IdempotencyKey("deploy-42".into()));
 
     // (a) EventBridge: detail holds the same object; the event id is the dedup key.
@@ -72,7 +83,7 @@ fn the_three_shapes() {
         ),
         "req-1",
     );
-    assert_eq!(eb.mode, Mode::FullAndIncremental);
+    assert_eq!(eb.execution.mode, Mode::FullAndIncremental);
     assert_eq!(
         eb.origin,
         Origin::EventBridge {
@@ -80,16 +91,122 @@ fn the_three_shapes() {
         }
     );
 
-    // (b) S3 events are recognised and refused with the way out.
-    let s3_notification = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": "cfg"}, "object": {"key": "shop.json", "eTag": "abc", "sequencer": "01"}}}]});
-    let s3_eventbridge = json!({"version": "0", "id": "e", "detail-type": "Object Created", "source": "aws.s3",
-        "detail": {"bucket": {"name": "cfg"}, "object": {"key": "shop.json", "etag": "abc"}}});
-    for event in [s3_notification, s3_eventbridge] {
-        let m = refused(event);
-        assert!(m.contains("S3 object events are not supported"), "{m}");
-        assert!(m.contains("EventBridge"), "{m}");
+    // (b) S3 object-created events name the config object: a notification (key URL-encoded)
+    // or EventBridge (key as is); the upload's sequencer tells deliveries apart.
+    let notification = s3_object(
+        json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "cfg"}, "object": {"key": "shop+1%2B1.json", "eTag": "abc", "sequencer": "01"}}}]}),
+    );
+    assert_eq!(
+        notification,
+        S3Object {
+            bucket: "cfg".into(),
+            key: "shop 1+1.json".into(),
+            version_id: None,
+            revision: "01".into()
+        }
+    );
+    let eventbridge_s3 = s3_object(
+        json!({"version": "0", "id": "e", "detail-type": "Object Created", "source": "aws.s3",
+        "detail": {"bucket": {"name": "cfg"}, "object": {"key": "shop 1+1.json", "etag": "abc", "sequencer": "01"}}}),
+    );
+    assert_eq!(eventbridge_s3, notification);
+    // Without a sequencer: the version id, else the ETag.
+    let versioned = s3_object(
+        json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Copy",
+        "s3": {"bucket": {"name": "cfg"}, "object": {"key": "a.json", "eTag": "abc", "versionId": "v7"}}}]}),
+    );
+    assert_eq!(
+        (versioned.version_id.as_deref(), versioned.revision.as_str()),
+        (Some("v7"), "v7")
+    );
+    let etag_only = s3_object(json!({"source": "aws.s3", "detail-type": "Object Created",
+        "detail": {"bucket": {"name": "cfg"}, "object": {"key": "a.json", "etag": "abc"}}}));
+    assert_eq!(etag_only.revision, "abc");
+}
+
+#[test]
+fn unusable_s3_events_are_refused() {
+    let record = |name: &str| {
+        json!({"eventSource": "aws:s3", "eventName": name,
+            "s3": {"bucket": {"name": "cfg"}, "object": {"key": "a.json", "sequencer": "01"}}})
+    };
+    let m = refused(json!({"Records": [record("ObjectRemoved:Delete")]}));
+    assert!(m.contains("ObjectCreated"), "{m}");
+    let m = refused(json!({"Records": [record("ObjectCreated:Put"), record("ObjectCreated:Put")]}));
+    assert!(m.contains("2 records"), "{m}");
+    let m = refused(json!({"source": "aws.s3", "detail-type": "Object Deleted", "detail": {}}));
+    assert!(m.contains("Object Created"), "{m}");
+    let m = refused(
+        json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "cfg"}, "object": {"key": "a.json"}}}]}),
+    );
+    assert!(m.contains("sequencer"), "{m}");
+    let m = refused(
+        json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "cfg"}, "object": {"key": "a%2", "sequencer": "01"}}}]}),
+    );
+    assert!(m.contains("URL encoding"), "{m}");
+}
+
+#[test]
+fn s3_keys_are_url_decoded() {
+    assert_eq!(
+        decode_s3_key("a+b%2Bc%3D%C3%A9.json").ok().as_deref(),
+        Some("a b+c=é.json")
+    );
+    assert_eq!(
+        decode_s3_key("plain/key.json").ok().as_deref(),
+        Some("plain/key.json")
+    );
+    for bad in ["%", "%4", "%zz", "%ff"] {
+        assert!(decode_s3_key(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn config_objects_are_bare_configs_or_start_objects() {
+    let object = S3Object {
+        bucket: "cfg".into(),
+        key: "shop.json".into(),
+        version_id: None,
+        revision: "01".into(),
+    };
+    let bare = parse_config_object(&object, config("shop").to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bare.execution.mode, Mode::FullAndIncremental);
+    assert_eq!(bare.execution.verify, None);
+    assert_eq!(bare.origin.dedup_key(), "s3:cfg/shop.json@01");
+    // The same config inline with the same dedup key is the same execution.
+    let inline = parse(
+        json!({"config": config("shop"), "idempotency_key": "k"}),
+        "r",
+    );
+    let mut same = inline.clone();
+    same.execution.dedup_key = bare.execution.dedup_key.clone();
+    assert_eq!(name_of(&same), name_of(&bare));
+
+    let wrapped = json!({"config": config("shop"), "mode": "catch_up", "verify": true});
+    let wrapped = parse_config_object(&object, wrapped.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wrapped.execution.mode, Mode::CatchUp);
+    assert_eq!(wrapped.execution.verify, Some(true));
+    assert_ne!(name_of(&wrapped), name_of(&bare));
+
+    let e = parse_config_object(&object, b"{not json").expect_err("not JSON");
+    assert_eq!(e.name.as_str(), "Migration.ConfigInvalid");
+    assert!(e.message.contains("s3://cfg/shop.json is not JSON"), "{e}");
+    let mut literal = config("shop");
+    literal["source"]["host"] = json!("127.0.0.1");
+    literal["source"]["password"] = json!({"value": "local-hunter2"});
+    let e = parse_config_object(&object, literal.to_string().as_bytes()).expect_err("literal");
+    assert!(
+        e.message.contains("s3://cfg/shop.json: source.password"),
+        "{e}"
+    );
+    assert!(!e.message.contains("hunter2"), "{e}");
+    let e = parse_config_object(&object, &[0xff, 0xfe]).expect_err("binary");
+    assert!(e.message.contains("not UTF-8"), "{e}");
 }
 
 #[test]
@@ -170,7 +287,7 @@ fn the_input_is_the_normalized_config_and_mode() {
     );
     // The steps parse it back to the same config.
     let again = tsmigrate::config::from_json_value(cfg).expect("parses");
-    assert_eq!(again, request.config);
+    assert_eq!(again, request.execution.config);
 }
 
 #[test]

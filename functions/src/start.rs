@@ -155,7 +155,7 @@ impl S3Object {
 #[derive(Debug, Clone)]
 pub enum StartEvent {
     /// The request is in the event.
-    Inline(StartRequest),
+    Inline(Box<StartRequest>),
     /// The request is in an S3 object: read it, then [`parse_config_object`].
     S3(S3Object),
 }
@@ -210,14 +210,14 @@ pub fn parse_event(payload: &Value, request_id: &str) -> Result<StartEvent, Step
         let origin = Origin::EventBridge {
             event_id: event_id.to_owned(),
         };
-        return validate_body(body, origin).map(StartEvent::Inline);
+        return validate_body(body, origin).map(|r| StartEvent::Inline(Box::new(r)));
     }
     if object.contains_key("config") {
         let body = parse_body(payload, "the event")?;
         let origin = Origin::LambdaRequest {
             request_id: request_id.to_owned(),
         };
-        return validate_body(body, origin).map(StartEvent::Inline);
+        return validate_body(body, origin).map(|r| StartEvent::Inline(Box::new(r)));
     }
     let mut fields: Vec<&str> = object.keys().map(String::as_str).take(10).collect();
     fields.sort_unstable();
@@ -436,7 +436,7 @@ impl Starter {
             .to_owned();
         let outcome = async {
             let request = match parse_event(&payload, &context.request_id)? {
-                StartEvent::Inline(request) => request,
+                StartEvent::Inline(request) => *request,
                 StartEvent::S3(object) => {
                     let bytes = self.read_object(&object).await?;
                     let request = parse_config_object(&object, &bytes)?;

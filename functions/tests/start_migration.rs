@@ -34,7 +34,7 @@ fn name_of(request: &StartRequest) -> String {
 
 fn parse(payload: Value, request_id: &str) -> StartRequest {
     match parse_event(&payload, request_id).unwrap_or_else(|e| panic!("{e}")) {
-        StartEvent::Inline(request) => request,
+        StartEvent::Inline(request) => *request,
         StartEvent::S3(object) => panic!("not an inline request: {object:?}"),
     }
 }

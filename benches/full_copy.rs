@@ -144,7 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .with("amount", "123.45")
                         .with("note", note.as_str())
                         .with("created", "2024-01-01 00:00:00.000000"),
-                ),
+                ).into(),
                 condition: Condition::ignore(),
             })
             .await?;

@@ -26,14 +26,14 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// A ~1 KB row: a 1,000-byte string plus a few small columns.
 fn row(id: i64, payload: &str) -> BatchRow {
     BatchRow {
-        table: String::new(),
+        table: "".into(),
         change: RowChange::Put(
             Row::new(PrimaryKey::new().with("id", id))
                 .with("payload", payload)
                 .with("n", id)
                 .with("f", id as f64 * 0.5)
                 .with("flag", id % 2 == 0),
-        ),
+        ).into(),
         condition: Condition::ignore(),
     }
 }
@@ -64,7 +64,7 @@ async fn run_rust(
     let start = Instant::now();
     for id in 0..rows as i64 {
         let mut r = row(id, &payload);
-        r.table = table.to_owned();
+        r.table = table.into();
         w.write(r).await?;
     }
     let report = w.close().await?;

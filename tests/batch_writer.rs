@@ -16,7 +16,7 @@ use tsmigrate::tablestore::{
 fn put(table: &str, id: i64, v: impl Into<Value>) -> BatchRow {
     BatchRow {
         table: table.into(),
-        change: RowChange::Put(Row::new(PrimaryKey::new().with("id", id)).with("v", v)),
+        change: RowChange::Put(Row::new(PrimaryKey::new().with("id", id)).with("v", v)).into(),
         condition: Condition::ignore(),
     }
 }
@@ -114,7 +114,7 @@ async fn changes_to_one_key_apply_in_order() {
     for id in 0..10 {
         w.write(BatchRow {
             table: "t".into(),
-            change: RowChange::Delete(PrimaryKey::new().with("id", id)),
+            change: RowChange::Delete(PrimaryKey::new().with("id", id)).into(),
             condition: Condition::ignore(),
         })
         .await
@@ -124,7 +124,7 @@ async fn changes_to_one_key_apply_in_order() {
             change: RowChange::Update {
                 primary_key: PrimaryKey::new().with("id", id),
                 ops: vec![CellOp::Put(Cell::new("w", id))],
-            },
+            }.into(),
             condition: Condition::ignore(),
         })
         .await
@@ -180,7 +180,7 @@ async fn permanent_failures_come_back_row_by_row() {
         table: "t".into(),
         change: RowChange::Put(
             Row::new(PrimaryKey::new().with("id", "k".repeat(2000))).with("v", 1i64),
-        ),
+        ).into(),
         condition: Condition::ignore(),
     })
     .await
@@ -193,7 +193,7 @@ async fn permanent_failures_come_back_row_by_row() {
     let mut codes: Vec<(String, String)> = r
         .failed
         .iter()
-        .map(|f| (f.row.table.clone(), f.error.code.clone()))
+        .map(|f| (f.row.table.to_string(), f.error.code.clone()))
         .collect();
     codes.sort();
     assert_eq!(r.failed.len(), 3, "{codes:?}");

@@ -58,7 +58,7 @@ async fn acknowledged_writes_survive_kill_9() {
     for id in 0..3000i64 {
         w.write(BatchRow {
             table: "t".into(),
-            change: RowChange::Put(Row::new(PrimaryKey::new().with("id", id)).with("v", id)),
+            change: RowChange::Put(Row::new(PrimaryKey::new().with("id", id)).with("v", id)).into(),
             condition: Condition::ignore(),
         })
         .await

@@ -46,7 +46,13 @@ use super::types::Family;
 use crate::config::{ColumnType, FloatPrecision, WriteMode};
 use crate::mysql::chunk_reader::SourceRow;
 use crate::mysql::quote_ident;
-use crate::tablestore::{Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, RowChange, Value};
+use std::borrow::Cow;
+
+use crate::tablestore::encoded::EncodedChange;
+use crate::tablestore::plainbuffer::ChangeBuilder;
+use crate::tablestore::{
+    Cell, CellOp, PkColumn, PkValue, PrimaryKey, Row, RowChange, Value, ValueRef,
+};
 
 /// A value that cannot be migrated (dirty data). `column` is the source column name; the
 /// reason never contains the value.
@@ -217,8 +223,13 @@ fn epoch_micros(text: &str) -> Result<i64, &'static str> {
 
 /// Converts one non-NULL value of a column to its Tablestore value (size limits not checked).
 pub fn convert_value(col: &ColumnMapping, b: &[u8]) -> Result<Value, ConvertError> {
+    convert_value_ref(col, b).map(ValueRef::into_owned)
+}
+
+/// [`convert_value`] borrowing text and bytes from the source row where it can.
+pub fn convert_value_ref<'a>(col: &ColumnMapping, b: &'a [u8]) -> Result<ValueRef<'a>, ConvertError> {
     Ok(match col.target_type {
-        ColumnType::Integer => Value::Integer(integer_of(col, b)?),
+        ColumnType::Integer => ValueRef::Integer(integer_of(col, b)?),
         ColumnType::Boolean => {
             let v = match col.family {
                 Family::Bit => bit_value(col, b)?,
@@ -227,8 +238,8 @@ pub fn convert_value(col: &ColumnMapping, b: &[u8]) -> Result<Value, ConvertErro
                 _ => return Err(cannot(col)),
             };
             match v {
-                0 => Value::Boolean(false),
-                1 => Value::Boolean(true),
+                0 => ValueRef::Boolean(false),
+                1 => ValueRef::Boolean(true),
                 _ => {
                     return Err(ConvertError::new(
                         col,
@@ -252,17 +263,17 @@ pub fn convert_value(col: &ColumnMapping, b: &[u8]) -> Result<Value, ConvertErro
             if !f.is_finite() {
                 return Err(ConvertError::new(col, "the value is not a finite number"));
             }
-            Value::Double(f)
+            ValueRef::Double(f)
         }
         ColumnType::String => match col.family {
-            Family::Bit => Value::String(bit_value(col, b)?.to_string()),
-            _ => Value::String(utf8(col, b)?.to_string()),
+            Family::Bit => ValueRef::String(Cow::Owned(bit_value(col, b)?.to_string())),
+            _ => ValueRef::String(Cow::Borrowed(utf8(col, b)?)),
         },
-        ColumnType::Binary => Value::Binary(b.to_vec()),
+        ColumnType::Binary => ValueRef::Binary(Cow::Borrowed(b)),
         ColumnType::EpochMicros => match col.family {
             Family::Date | Family::DateTime | Family::Timestamp => {
                 let t = utf8(col, b)?;
-                Value::Integer(epoch_micros(t).map_err(|r| ConvertError::new(col, r))?)
+                ValueRef::Integer(epoch_micros(t).map_err(|r| ConvertError::new(col, r))?)
             }
             _ => return Err(cannot(col)),
         },
@@ -271,7 +282,15 @@ pub fn convert_value(col: &ColumnMapping, b: &[u8]) -> Result<Value, ConvertErro
 
 /// Converts one attribute value, checking Tablestore's 2 MB value limit.
 pub fn convert_attribute(col: &ColumnMapping, b: &[u8]) -> Result<Value, ConvertError> {
-    let v = convert_value(col, b)?;
+    convert_attribute_ref(col, b).map(ValueRef::into_owned)
+}
+
+/// [`convert_attribute`] borrowing text and bytes from the source row where it can.
+pub fn convert_attribute_ref<'a>(
+    col: &ColumnMapping,
+    b: &'a [u8],
+) -> Result<ValueRef<'a>, ConvertError> {
+    let v = convert_value_ref(col, b)?;
     if v.data_size() as u64 > MAX_ATTR_VALUE_BYTES {
         return Err(ConvertError::new(
             col,
@@ -433,6 +452,38 @@ impl<'a> RowConverter<'a> {
                 }
             }
         })
+    }
+}
+
+impl RowConverter<'_> {
+    /// [`RowConverter::to_change`] encoded straight into its wire form, borrowing each value
+    /// from the source row: the full copy's path (same bytes as encoding `to_change`).
+    pub fn encode_change(
+        &self,
+        row: &SourceRow,
+        mode: WriteMode,
+    ) -> Result<EncodedChange, ConvertError> {
+        let primary_key = self.primary_key(row)?;
+        let mut b = ChangeBuilder::new(&primary_key, self.encoded_guess(row));
+        for (c, &p) in self.mapping.attributes.iter().zip(&self.attr_pos) {
+            match (&row[p], mode) {
+                (Some(v), _) => b.put(&c.target_name, &convert_attribute_ref(c, v)?),
+                (None, WriteMode::UpdateRow) => b.delete_all(&c.target_name),
+                (None, WriteMode::OverwriteRow) => {}
+            }
+        }
+        Ok(match mode {
+            WriteMode::OverwriteRow => EncodedChange::put(b),
+            WriteMode::UpdateRow if b.puts() > 0 => EncodedChange::update(b),
+            // Every mapped attribute is NULL: the key alone, as in `to_change`.
+            WriteMode::UpdateRow => EncodedChange::put(ChangeBuilder::new(&primary_key, 0)),
+        })
+    }
+
+    /// Encoded size of a row, about: values plus per-cell framing and names.
+    fn encoded_guess(&self, row: &SourceRow) -> usize {
+        let values: usize = row.iter().flatten().map(Vec::len).sum();
+        values + self.width * 32 + 16
     }
 }
 
@@ -986,6 +1037,29 @@ mod tests {
             }
             other => panic!("expected a key-only PutRow, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn encoded_change_is_the_encoding_of_to_change() {
+        let m = table();
+        let conv = RowConverter::new(&m);
+        let rows = [
+            row(&[Some(b"bob"), Some(b"7"), None, Some(b"1.50")]),
+            row(&[Some("é😀".as_bytes()), Some(b"8"), Some(b"n"), None]),
+            row(&[Some(b"bob"), Some(b"9"), None, None]),
+        ];
+        for r in &rows {
+            for mode in [WriteMode::OverwriteRow, WriteMode::UpdateRow] {
+                let expected = EncodedChange::new(&conv.to_change(r, mode).unwrap());
+                assert_eq!(conv.encode_change(r, mode).unwrap(), expected, "{mode:?}");
+            }
+        }
+        // Dirty values fail the same way.
+        let bad = row(&[Some(b"bob"), Some(b"7"), Some(&[0xff, 0xfe]), None]);
+        assert_eq!(
+            conv.encode_change(&bad, WriteMode::UpdateRow).unwrap_err(),
+            conv.to_change(&bad, WriteMode::UpdateRow).unwrap_err()
+        );
     }
 
     #[test]

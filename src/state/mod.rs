@@ -408,11 +408,7 @@ impl StateStore {
         let mut batch: Vec<BatchRow> = Vec::new();
         let mut bytes = 0usize;
         for change in changes {
-            let row = BatchRow {
-                table: self.table.clone(),
-                change,
-                condition: Condition::ignore(),
-            };
+            let row = BatchRow::new(self.table.as_str(), change);
             let len = encoded_row_len(&row, WriteApi::BatchWriteRow);
             if !batch.is_empty() && (batch.len() >= BATCH_MAX_ROWS || bytes + len > BATCH_MAX_BYTES)
             {

@@ -4,6 +4,7 @@
 //! (and a repeat would be harmless: writes are keyed). It stops at its time budget with
 //! `done: false`; a finished chunk is skipped.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use crate::mysql::{self, describe_table, Conn};
 use crate::state::{unix_millis, ChunkRecord, ChunkStatus, DirtyRecord, StateStore};
 use crate::tablestore::batch::{BatchOptions, BatchWriter, FailedRow, WriteApi};
 use crate::tablestore::client::BatchRow;
-use crate::tablestore::{Condition, PkValue, PrimaryKey};
+use crate::tablestore::{PkValue, PrimaryKey};
 use crate::throttle::Throttle;
 
 /// Default time budget of one invocation (Lambda allows 15 minutes; leave room to save).
@@ -171,19 +172,16 @@ async fn copy_pages(
 
     throttle.query().await;
     let mut page = read_page(conn, &db, &query).await?;
+    let table: Arc<str> = mapping.target_name.as_str().into();
     loop {
         let last = page.is_last(&query);
         let next_query = page.last_key.clone().map(|k| query.after(k));
         let rows = page.rows.len() as u64;
         let bytes = page.bytes;
         for row in &page.rows {
-            match converter.to_change(row, cfg.write_mode) {
+            match converter.encode_change(row, cfg.write_mode) {
                 Ok(change) => writer
-                    .write(BatchRow {
-                        table: mapping.target_name.clone(),
-                        change,
-                        condition: Condition::ignore(),
-                    })
+                    .write(BatchRow::new(table.clone(), change))
                     .await
                     .map_err(StepError::from)?,
                 Err(e) => {
@@ -291,7 +289,10 @@ async fn record_failed_row(
     table: &str,
     f: &FailedRow,
 ) -> Result<(), StepError> {
-    let key = pk_text(f.row.change.primary_key());
+    let key = match f.row.change.primary_key() {
+        Ok(pk) => pk_text(&pk),
+        Err(_) => "(unreadable key)".into(),
+    };
     let reason = format!(
         "destination refused the row: {} {}",
         f.error.code, f.error.message

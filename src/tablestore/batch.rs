@@ -22,8 +22,7 @@ use tokio::task::JoinHandle;
 use super::client::{BatchRow, Client, RetryPolicy, RowResult};
 use super::convert;
 use super::error::{Error, ServiceError};
-use super::plainbuffer;
-use super::row::{PrimaryKey, RowExistence};
+use super::row::RowExistence;
 
 /// Which multi-row API carries the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -117,7 +116,6 @@ impl BatchWriter {
                 opts: opts.clone(),
                 permits: permits.clone(),
                 batch: Vec::new(),
-                lens: Vec::new(),
                 tables: Vec::new(),
                 batch_bytes: 0,
                 keys: HashSet::default(),
@@ -144,7 +142,7 @@ impl BatchWriter {
                 "BulkImport carries no conditions; use BatchWriteRow for conditional writes".into(),
             ));
         }
-        let hash = key_hash(&row.table, row.change.primary_key());
+        let hash = key_hash(&row.table, row.change.key_bytes());
         let lane = (hash % self.lanes.len() as u64) as usize;
         self.lanes[lane]
             .send(LaneMsg::Row(row, hash))
@@ -197,21 +195,16 @@ impl BatchWriter {
 
 /// Hash of (table, primary key): picks the lane and stands for the key in a lane's batch (a
 /// collision only closes a batch early). Fixed seed: the same key always takes the same lane.
-fn key_hash(table: &str, pk: &PrimaryKey) -> u64 {
+fn key_hash(table: &str, key: &[u8]) -> u64 {
     let mut h = foldhash::fast::FixedState::with_seed(0x7473_6d69_6772_6174).build_hasher();
     table.hash(&mut h);
-    pk.hash(&mut h);
+    key.hash(&mut h);
     h.finish()
 }
 
 /// Exact bytes one row adds to a BatchWriteRowRequest / BulkImportRequest table entry.
 pub fn encoded_row_len(row: &BatchRow, api: WriteApi) -> usize {
-    row_len(row, api, plainbuffer::encoded_change_len(&row.change))
-}
-
-/// `encoded_row_len` given the row's `plainbuffer::encoded_change_len`.
-fn row_len(row: &BatchRow, api: WriteApi, change_len: usize) -> usize {
-    let change_len = 4 + change_len;
+    let change_len = 4 + row.change.len();
     let mut len = 2 + 1 + encoded_len_varint(change_len as u64) + change_len;
     if api == WriteApi::BatchWriteRow {
         let c = convert::condition_to_pb(&row.condition).encoded_len();
@@ -230,10 +223,8 @@ struct Lane {
     opts: BatchOptions,
     permits: Arc<Semaphore>,
     batch: Vec<BatchRow>,
-    /// `plainbuffer::encoded_change_len` of each row in `batch`, reused by the encoder.
-    lens: Vec<usize>,
     /// Distinct tables in `batch`.
-    tables: Vec<String>,
+    tables: Vec<Arc<str>>,
     batch_bytes: usize,
     /// `key_hash` of each row in `batch`.
     keys: HashSet<u64, foldhash::fast::RandomState>,
@@ -261,8 +252,7 @@ impl Lane {
     }
 
     async fn push(&mut self, row: BatchRow, key: u64) {
-        let change_len = plainbuffer::encoded_change_len(&row.change);
-        let len = row_len(&row, self.opts.api, change_len);
+        let len = encoded_row_len(&row, self.opts.api);
         let overhead = table_overhead(&row.table);
         if len + overhead > self.opts.max_bytes {
             self.report.failed.push(FailedRow {
@@ -295,7 +285,6 @@ impl Lane {
         self.batch_bytes += extra;
         self.keys.insert(key);
         self.batch.push(row);
-        self.lens.push(change_len);
         if self.batch.len() >= self.opts.max_rows {
             self.send_batch().await;
         }
@@ -306,7 +295,6 @@ impl Lane {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        let lens = std::mem::take(&mut self.lens);
         let bytes = self.batch_bytes as u64;
         self.batch_bytes = 0;
         self.keys.clear();
@@ -316,32 +304,31 @@ impl Lane {
             return;
         }
         self.report.bytes_written += bytes;
-        self.send_rows(batch, lens).await;
+        self.send_rows(batch).await;
     }
 
     /// Sends rows, re-sending retriable row failures and isolating rejected requests.
-    async fn send_rows(&mut self, rows: Vec<BatchRow>, lens: Vec<usize>) {
-        let mut pending = vec![(rows, lens)];
+    async fn send_rows(&mut self, rows: Vec<BatchRow>) {
+        let mut pending = vec![rows];
         let mut retry_round = 0u32;
-        while let Some((rows, lens)) = pending.pop() {
-            let result = self.request(&rows, &lens).await;
+        while let Some(rows) = pending.pop() {
+            let result = self.request(&rows).await;
             match result {
                 Ok(results) => {
-                    let mut again = (Vec::new(), Vec::new());
-                    for ((row, r), len) in rows.into_iter().zip(results).zip(lens) {
+                    let mut again = Vec::new();
+                    for (row, r) in rows.into_iter().zip(results) {
                         match r {
                             Ok(()) => self.report.rows_written += 1,
                             Err(e)
                                 if e.is_retriable(true)
                                     && retry_round < self.opts.row_retry.max_retries =>
                             {
-                                again.0.push(row);
-                                again.1.push(len);
+                                again.push(row);
                             }
                             Err(error) => self.report.failed.push(FailedRow { row, error }),
                         }
                     }
-                    if !again.0.is_empty() {
+                    if !again.is_empty() {
                         // Row-level retriable codes are throttling or busy signals.
                         tokio::time::sleep(self.opts.row_retry.delay(retry_round, true)).await;
                         retry_round += 1;
@@ -359,11 +346,10 @@ impl Lane {
                     } else {
                         // Isolate the offending rows; second half pushed first so the first
                         // half is sent first (per-key order is unaffected: keys are unique).
-                        let (mut first, mut first_lens) = (rows, lens);
+                        let mut first = rows;
                         let second = first.split_off(first.len() / 2);
-                        let second_lens = first_lens.split_off(first.len());
-                        pending.push((second, second_lens));
-                        pending.push((first, first_lens));
+                        pending.push(second);
+                        pending.push(first);
                     }
                 }
                 Err(e) => {
@@ -375,11 +361,7 @@ impl Lane {
         }
     }
 
-    async fn request(
-        &mut self,
-        rows: &[BatchRow],
-        lens: &[usize],
-    ) -> Result<Vec<RowResult>, Error> {
+    async fn request(&mut self, rows: &[BatchRow]) -> Result<Vec<RowResult>, Error> {
         let _permit = self
             .permits
             .acquire()
@@ -387,13 +369,11 @@ impl Lane {
             .map_err(|_| Error::InvalidRequest("batch writer closed".into()))?;
         self.report.requests += 1;
         match self.opts.api {
-            WriteApi::BatchWriteRow => self.client.batch_write_row_sized(rows, Some(lens)).await,
+            WriteApi::BatchWriteRow => self.client.batch_write_row(rows).await,
             WriteApi::BulkImport => {
-                let table = rows.first().map(|r| r.table.as_str()).unwrap_or_default();
+                let table = rows.first().map(|r| &*r.table).unwrap_or_default();
                 let changes: Vec<_> = rows.iter().map(|r| &r.change).collect();
-                self.client
-                    .bulk_import_sized(table, &changes, Some(lens))
-                    .await
+                self.client.bulk_import_encoded(table, &changes).await
             }
         }
     }

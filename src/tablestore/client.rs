@@ -9,9 +9,10 @@ use prost::Message;
 use time::OffsetDateTime;
 
 use super::convert;
+use super::encoded::EncodedChange;
 use super::error::{Error, ServiceError};
 use super::pb;
-use super::plainbuffer;
+use super::plainbuffer::{self, OperationKind};
 use super::read::{Direction, RangePage, RangeRequest, ReadOptions};
 use super::row::{CellOp, Condition, PrimaryKey, Row, RowChange};
 use super::schema::{TableDef, TableDescription, TableOptions};
@@ -124,9 +125,20 @@ impl ClientConfig {
 /// One row of a BatchWriteRow request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchRow {
-    pub table: String,
-    pub change: RowChange,
+    pub table: Arc<str>,
+    pub change: EncodedChange,
     pub condition: Condition,
+}
+
+impl BatchRow {
+    /// A row of `table` with no condition (what a migration writes).
+    pub fn new(table: impl Into<Arc<str>>, change: impl Into<EncodedChange>) -> Self {
+        BatchRow {
+            table: table.into(),
+            change: change.into(),
+            condition: Condition::ignore(),
+        }
+    }
 }
 
 /// Per-row outcome of a multi-row write: Ok, or the service's error for that row.
@@ -518,25 +530,15 @@ impl Client {
     /// One BatchWriteRow request (the caller keeps it within 200 rows / 4 MB and free of
     /// duplicate keys; see `batch::BatchWriter`). One result per input row, in input order.
     pub async fn batch_write_row(&self, rows: &[BatchRow]) -> Result<Vec<RowResult>, Error> {
-        self.batch_write_row_sized(rows, None).await
-    }
-
-    /// `batch_write_row` with each row's `plainbuffer::encoded_change_len` already known (the
-    /// batch writer computed it for its size accounting).
-    pub(crate) async fn batch_write_row_sized(
-        &self,
-        rows: &[BatchRow],
-        change_lens: Option<&[usize]>,
-    ) -> Result<Vec<RowResult>, Error> {
         // Group by table in first-appearance order, remembering each row's input index.
         let mut tables: Vec<(&str, Vec<usize>)> = Vec::new();
         for (i, r) in rows.iter().enumerate() {
-            match tables.iter_mut().find(|(t, _)| *t == r.table) {
+            match tables.iter_mut().find(|(t, _)| *t == &*r.table) {
                 Some((_, idx)) => idx.push(i),
-                None => tables.push((r.table.as_str(), vec![i])),
+                None => tables.push((&r.table, vec![i])),
             }
         }
-        let body = wire::batch_write_row(rows, &tables, change_lens);
+        let body = wire::batch_write_row(rows, &tables);
         let resp: pb::BatchWriteRowResponse =
             self.call_encoded("BatchWriteRow", body, true).await?;
         let mut out: Vec<Option<RowResult>> = vec![None; rows.len()];
@@ -572,28 +574,19 @@ impl Client {
         table: &str,
         changes: &[RowChange],
     ) -> Result<Vec<RowResult>, Error> {
-        self.bulk_import_iter(table, changes.iter()).await
+        let encoded: Vec<EncodedChange> = changes.iter().map(EncodedChange::new).collect();
+        let refs: Vec<&EncodedChange> = encoded.iter().collect();
+        self.bulk_import_encoded(table, &refs).await
     }
 
-    /// `bulk_import` over borrowed changes (the batch writer's path, no copies).
-    pub async fn bulk_import_iter<'a>(
+    /// `bulk_import` of changes already encoded (the batch writer's path, no copies).
+    pub async fn bulk_import_encoded(
         &self,
         table: &str,
-        changes: impl ExactSizeIterator<Item = &'a RowChange>,
-    ) -> Result<Vec<RowResult>, Error> {
-        let changes: Vec<&RowChange> = changes.collect();
-        self.bulk_import_sized(table, &changes, None).await
-    }
-
-    /// `bulk_import` with each change's `plainbuffer::encoded_change_len` already known.
-    pub(crate) async fn bulk_import_sized(
-        &self,
-        table: &str,
-        changes: &[&RowChange],
-        change_lens: Option<&[usize]>,
+        changes: &[&EncodedChange],
     ) -> Result<Vec<RowResult>, Error> {
         let n = changes.len();
-        let body = wire::bulk_import(table, changes, change_lens);
+        let body = wire::bulk_import(table, changes);
         let resp: pb::BulkImportResponse = self.call_encoded("BulkImport", body, true).await?;
         if resp.rows.len() != n {
             return Err(invalid(
@@ -826,11 +819,11 @@ fn versions_to_pb(read: &ReadOptions) -> (Option<i32>, Option<pb::TimeRange>) {
     }
 }
 
-fn op_type(c: &RowChange) -> pb::OperationType {
-    match c {
-        RowChange::Put(_) => pb::OperationType::Put,
-        RowChange::Update { .. } => pb::OperationType::Update,
-        RowChange::Delete(_) => pb::OperationType::Delete,
+fn op_type(op: OperationKind) -> pb::OperationType {
+    match op {
+        OperationKind::Put => pb::OperationType::Put,
+        OperationKind::Update => pb::OperationType::Update,
+        OperationKind::Delete => pb::OperationType::Delete,
     }
 }
 
@@ -860,7 +853,7 @@ mod wire {
     use prost::encoding::{encode_varint, encoded_len_varint};
     use prost::Message;
 
-    use super::{convert, op_type, pb, plainbuffer, BatchRow, RowChange};
+    use super::{convert, op_type, pb, plainbuffer, BatchRow, EncodedChange};
 
     /// A message field's bytes: key + length varint + payload.
     fn field_len(payload: usize) -> usize {
@@ -872,40 +865,26 @@ mod wire {
         encode_varint(len as u64, out);
     }
 
-    fn put_change(out: &mut Vec<u8>, change: &RowChange, len: usize) {
-        put_len_field(out, 0x12, len);
-        let start = out.len();
+    /// The row_change field: header + the encoded row.
+    fn put_change(out: &mut Vec<u8>, change: &EncodedChange) {
+        put_len_field(out, 0x12, 4 + change.len());
         plainbuffer::write_header(out);
-        plainbuffer::encode_change(change, out);
-        debug_assert_eq!(out.len() - start, len, "encoded_change_len disagrees");
-    }
-
-    fn change_len(change: &RowChange, known: Option<&[usize]>, i: usize) -> usize {
-        4 + match known.and_then(|k| k.get(i)) {
-            Some(&n) => n,
-            None => plainbuffer::encoded_change_len(change),
-        }
+        out.extend_from_slice(change.bytes());
     }
 
     /// `RowInBatchWriteRowRequest` fields: type, row_change, condition (no return_content).
     struct RowSize {
-        change: usize,
         /// Only rows with a column condition need prost for their condition.
         condition: Option<pb::Condition>,
         condition_len: usize,
         body: usize,
     }
 
-    pub(super) fn batch_write_row(
-        rows: &[BatchRow],
-        tables: &[(&str, Vec<usize>)],
-        change_lens: Option<&[usize]>,
-    ) -> Vec<u8> {
+    pub(super) fn batch_write_row(rows: &[BatchRow], tables: &[(&str, Vec<usize>)]) -> Vec<u8> {
         let sizes: Vec<RowSize> = rows
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let change = change_len(&r.change, change_lens, i);
+            .map(|r| {
+                let change = 4 + r.change.len();
                 let condition = r
                     .condition
                     .column_condition
@@ -915,7 +894,6 @@ mod wire {
                 let condition_len = condition.as_ref().map_or(2, Message::encoded_len);
                 let body = 2 + field_len(change) + field_len(condition_len);
                 RowSize {
-                    change,
                     condition,
                     condition_len,
                     body,
@@ -938,8 +916,8 @@ mod wire {
                 let (r, s) = (&rows[i], &sizes[i]);
                 put_len_field(&mut out, 0x12, s.body);
                 out.push(0x08);
-                encode_varint(op_type(&r.change) as i32 as u64, &mut out);
-                put_change(&mut out, &r.change, s.change);
+                encode_varint(op_type(r.change.op()) as i32 as u64, &mut out);
+                put_change(&mut out, &r.change);
                 put_len_field(&mut out, 0x1a, s.condition_len);
                 match &s.condition {
                     Some(c) => c.encode_raw(&mut out),
@@ -957,29 +935,20 @@ mod wire {
         out
     }
 
-    pub(super) fn bulk_import(
-        table: &str,
-        changes: &[&RowChange],
-        change_lens: Option<&[usize]>,
-    ) -> Vec<u8> {
-        let lens: Vec<usize> = changes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| change_len(c, change_lens, i))
-            .collect();
+    pub(super) fn bulk_import(table: &str, changes: &[&EncodedChange]) -> Vec<u8> {
         let total = field_len(table.len())
-            + lens
+            + changes
                 .iter()
-                .map(|&l| field_len(2 + field_len(l)))
+                .map(|c| field_len(2 + field_len(4 + c.len())))
                 .sum::<usize>();
         let mut out = Vec::with_capacity(total);
         put_len_field(&mut out, 0x0a, table.len());
         out.extend_from_slice(table.as_bytes());
-        for (c, &l) in changes.iter().zip(&lens) {
-            put_len_field(&mut out, 0x12, 2 + field_len(l));
+        for c in changes {
+            put_len_field(&mut out, 0x12, 2 + field_len(4 + c.len()));
             out.push(0x08);
-            encode_varint(op_type(c) as i32 as u64, &mut out);
-            put_change(&mut out, c, l);
+            encode_varint(op_type(c.op()) as i32 as u64, &mut out);
+            put_change(&mut out, c);
         }
         debug_assert_eq!(out.len(), total, "BulkImport size disagrees");
         out
@@ -988,11 +957,14 @@ mod wire {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use crate::tablestore::plainbuffer::OperationKind;
         use crate::tablestore::row::{
-            CellOp, ColumnCondition, Comparator, Condition, PrimaryKey, Row, RowExistence,
+            CellOp, ColumnCondition, Comparator, Condition, PrimaryKey, Row, RowChange,
+            RowExistence,
         };
 
-        fn rows() -> Vec<BatchRow> {
+        /// (table, change, condition): prost encodes these, our encoder the BatchRows of them.
+        fn changes() -> Vec<(&'static str, RowChange, Condition)> {
             let long = "x".repeat(300);
             let cond =
                 Condition::expect(RowExistence::ExpectExist).with_column(ColumnCondition::Single {
@@ -1003,86 +975,100 @@ mod wire {
                     latest_version_only: true,
                 });
             vec![
-                BatchRow {
-                    table: "t1".into(),
-                    change: RowChange::Put(
+                (
+                    "t1",
+                    RowChange::Put(
                         Row::new(PrimaryKey::new().with("id", 1i64))
                             .with("a", long.as_str())
                             .with("b", 2.5f64),
                     ),
-                    condition: Condition::ignore(),
-                },
-                BatchRow {
-                    table: "t2".into(),
-                    change: RowChange::Delete(PrimaryKey::new().with("id", "k")),
-                    condition: cond,
-                },
-                BatchRow {
-                    table: "t1".into(),
-                    change: RowChange::Update {
+                    Condition::ignore(),
+                ),
+                (
+                    "t2",
+                    RowChange::Delete(PrimaryKey::new().with("id", "k")),
+                    cond,
+                ),
+                (
+                    "t1",
+                    RowChange::Update {
                         primary_key: PrimaryKey::new().with("id", 2i64),
                         ops: vec![CellOp::Increment {
                             name: "n".into(),
                             delta: -3,
                         }],
                     },
-                    condition: Condition {
+                    Condition {
                         row_existence: RowExistence::ExpectNotExist,
                         column_condition: None,
                     },
-                },
+                ),
             ]
         }
 
-        fn prost_row(r: &BatchRow) -> pb::RowInBatchWriteRowRequest {
+        fn rows() -> Vec<BatchRow> {
+            changes()
+                .into_iter()
+                .map(|(table, change, condition)| BatchRow {
+                    table: table.into(),
+                    change: change.into(),
+                    condition,
+                })
+                .collect()
+        }
+
+        fn kind(c: &RowChange) -> OperationKind {
+            match c {
+                RowChange::Put(_) => OperationKind::Put,
+                RowChange::Update { .. } => OperationKind::Update,
+                RowChange::Delete(_) => OperationKind::Delete,
+            }
+        }
+
+        fn prost_row((_, change, condition): &(&str, RowChange, Condition)) -> pb::RowInBatchWriteRowRequest {
             pb::RowInBatchWriteRowRequest {
-                r#type: op_type(&r.change) as i32,
-                row_change: plainbuffer::change_buffer(&r.change).into(),
-                condition: convert::condition_to_pb(&r.condition),
+                r#type: op_type(kind(change)) as i32,
+                row_change: plainbuffer::change_buffer(change).into(),
+                condition: convert::condition_to_pb(condition),
                 return_content: None,
             }
         }
 
         #[test]
         fn batch_write_row_matches_prost() {
-            let rows = rows();
+            let (rows, changes) = (rows(), changes());
             let tables = vec![("t1", vec![0, 2]), ("t2", vec![1])];
             let expected = pb::BatchWriteRowRequest {
                 tables: tables
                     .iter()
                     .map(|(t, idx)| pb::TableInBatchWriteRowRequest {
                         table_name: (*t).to_owned(),
-                        rows: idx.iter().map(|&i| prost_row(&rows[i])).collect(),
+                        rows: idx.iter().map(|&i| prost_row(&changes[i])).collect(),
                     })
                     .collect(),
                 transaction_id: None,
                 is_atomic: None,
             }
             .encode_to_vec();
-            assert_eq!(batch_write_row(&rows, &tables, None), expected);
-            let lens: Vec<usize> = rows
-                .iter()
-                .map(|r| plainbuffer::encoded_change_len(&r.change))
-                .collect();
-            assert_eq!(batch_write_row(&rows, &tables, Some(&lens)), expected);
+            assert_eq!(batch_write_row(&rows, &tables), expected);
         }
 
         #[test]
         fn bulk_import_matches_prost() {
             let rows = rows();
-            let changes: Vec<&RowChange> = rows.iter().map(|r| &r.change).collect();
+            let encoded: Vec<&EncodedChange> = rows.iter().map(|r| &r.change).collect();
             let expected = pb::BulkImportRequest {
                 table_name: "t1".into(),
-                rows: changes
+                rows: changes()
                     .iter()
-                    .map(|c| pb::RowInBulkImportRequest {
-                        r#type: op_type(c) as i32,
+                    .map(|(_, c, _)| pb::RowInBulkImportRequest {
+                        r#type: op_type(kind(c)) as i32,
                         row_change: plainbuffer::change_buffer(c).into(),
                     })
                     .collect(),
             }
             .encode_to_vec();
-            assert_eq!(bulk_import("t1", &changes, None), expected);
+            assert_eq!(bulk_import("t1", &encoded), expected);
         }
     }
 }

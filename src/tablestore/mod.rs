@@ -5,6 +5,7 @@ pub mod batch;
 pub mod client;
 pub mod convert;
 pub mod crc8;
+pub mod encoded;
 pub mod error;
 pub mod filter;
 pub mod plainbuffer;
@@ -23,4 +24,4 @@ pub mod pb {
 
 pub use error::{Error, ServiceError};
 pub use row::*;
-pub use value::{PkType, PkValue, Value};
+pub use value::{PkType, PkValue, Value, ValueRef};

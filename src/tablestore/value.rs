@@ -1,5 +1,6 @@
 //! Cell values as Tablestore stores them, and primary-key values (which add the range sentinels).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// An attribute-column value. Tablestore has exactly these five types.
@@ -43,6 +44,39 @@ impl Value {
             (Value::String(a), Value::String(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
             (Value::Binary(a), Value::Binary(b)) => Some(a.cmp(b)),
             _ => None,
+        }
+    }
+}
+
+/// A [`Value`] whose text or bytes may be borrowed: what a converter produces when the value
+/// goes straight into an encoded change (no copy unless the conversion made new text).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueRef<'a> {
+    Integer(i64),
+    Double(f64),
+    Boolean(bool),
+    String(Cow<'a, str>),
+    Binary(Cow<'a, [u8]>),
+}
+
+impl ValueRef<'_> {
+    /// As [`Value::data_size`].
+    pub fn data_size(&self) -> usize {
+        match self {
+            ValueRef::Integer(_) | ValueRef::Double(_) => 8,
+            ValueRef::Boolean(_) => 1,
+            ValueRef::String(s) => s.len(),
+            ValueRef::Binary(b) => b.len(),
+        }
+    }
+
+    pub fn into_owned(self) -> Value {
+        match self {
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Double(d) => Value::Double(d),
+            ValueRef::Boolean(b) => Value::Boolean(b),
+            ValueRef::String(s) => Value::String(s.into_owned()),
+            ValueRef::Binary(b) => Value::Binary(b.into_owned()),
         }
     }
 }

@@ -119,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         loop {
             let page = read_page(&mut conn, &d, &q).await?;
             for r in &page.rows {
-                conv.to_put_row(r).map_err(|e| e.to_string())?;
+                conv.encode_change(r, ctx.config.write_mode).map_err(|e| e.to_string())?;
             }
             n += page.rows.len() as u64;
             match (page.is_last(&q), page.last_key) {

@@ -863,7 +863,8 @@ impl<'a> Cursor<'a> {
         let row_offset = self.pos;
         self.expect_tag(TAG_ROW_PK, "TAG_ROW_PK (0x01)")?;
         let mut row_crc = 0u8;
-        let mut pk = Vec::new();
+        // Sized for the usual key and row, so pushes do not regrow.
+        let mut pk = Vec::with_capacity(2);
         while self.peek() == Some(TAG_CELL) {
             let c = self.cell()?;
             row_crc = crc8_byte(row_crc, c.crc);
@@ -871,6 +872,7 @@ impl<'a> Cursor<'a> {
         }
         let mut cells = Vec::new();
         if self.eat(TAG_ROW_DATA) {
+            cells.reserve(8);
             while self.peek() == Some(TAG_CELL) {
                 let c = self.cell()?;
                 row_crc = crc8_byte(row_crc, c.crc);

@@ -701,6 +701,7 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
         ));
     }
     let auto_col = check_pk(def, op.change.primary_key(), usage)?;
+    let mut distinct = false;
     match &mut op.change {
         RowChange::Put(row) => {
             check_column_count(row.cells.len())?;
@@ -717,33 +718,37 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
                 ));
             }
             check_column_count(ops.len())?;
+            distinct = distinct_columns(ops);
             let mut incremented = HashSet::new();
             let mut changed = HashSet::new();
             for cop in ops.iter_mut() {
-                let name = cop.column().to_owned();
-                check_attr_name(def, &name)?;
-                let conflict = match cop {
+                check_attr_name(def, cop.column())?;
+                match cop {
                     CellOp::Put(c) => {
                         check_attr_value(&c.name, &c.value)?;
                         c.timestamp = Some(check_timestamp(o, &c.name, c.timestamp, now)?);
-                        changed.insert(name.clone());
-                        incremented.contains(&name)
                     }
-                    CellOp::DeleteOneVersion { timestamp, .. } => {
+                    CellOp::DeleteOneVersion { name, timestamp } => {
                         if *timestamp < 0 {
                             return Err(ServiceError::parameter_invalid(format!(
                                 "The timestamp of column '{name}' must not be negative."
                             )));
                         }
-                        changed.insert(name.clone());
-                        incremented.contains(&name)
                     }
-                    CellOp::DeleteAllVersions { .. } => {
-                        changed.insert(name.clone());
-                        incremented.contains(&name)
-                    }
+                    CellOp::DeleteAllVersions { .. } | CellOp::Increment { .. } => {}
+                }
+                if distinct {
+                    // No column is named twice: no increment can clash with another change.
+                    continue;
+                }
+                let name = cop.column().to_owned();
+                let conflict = match cop {
                     CellOp::Increment { .. } => {
                         changed.contains(&name) || !incremented.insert(name.clone())
+                    }
+                    _ => {
+                        changed.insert(name.clone());
+                        incremented.contains(&name)
                     }
                 };
                 if conflict {
@@ -785,7 +790,9 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
         _ => None,
     };
     let fresh = match &op.change {
-        RowChange::Update { ops, .. } if op.return_columns.is_empty() => fresh_update(ops),
+        RowChange::Update { ops, .. } if op.return_columns.is_empty() && distinct => {
+            fresh_update(ops)
+        }
         _ => None,
     };
     Ok(PreparedOp {
@@ -799,15 +806,18 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
     })
 }
 
-/// What an update of a row that does not exist yet stores, when that does not depend on the
-/// clock: each column named once, no increment. Deletes then do nothing, puts (timestamps set
-/// by `prepare`) give one version each. None when the writer must apply the ops itself.
-fn fresh_update(ops: &[CellOp]) -> Option<Option<Vec<u8>>> {
+/// Whether no column is named by two ops (the usual update).
+fn distinct_columns(ops: &[CellOp]) -> bool {
     let mut names: Vec<&str> = ops.iter().map(CellOp::column).collect();
     names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return None;
-    }
+    !names.windows(2).any(|w| w[0] == w[1])
+}
+
+/// What an update of a row that does not exist yet stores, when that does not depend on the
+/// clock: ops naming distinct columns (`distinct_columns`), no increment. Deletes then do
+/// nothing, puts (timestamps set by `prepare`) give one version each. None when the writer
+/// must apply the ops itself.
+fn fresh_update(ops: &[CellOp]) -> Option<Option<Vec<u8>>> {
     let mut cols = Vec::with_capacity(ops.len());
     for op in ops {
         match op {

@@ -78,6 +78,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         let mut cfg = MigrationConfig::new("bench", source, dest);
         cfg.migration_types = vec![MigrationType::Schema, MigrationType::Full];
+        // Experiments: BENCH_THREADS / BENCH_BUCKETS / BENCH_PAGE override the defaults.
+        let env_u = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+        if let Some(t) = env_u("BENCH_THREADS") {
+            cfg.writer.thread_count = t;
+        }
+        if let Some(b) = env_u("BENCH_BUCKETS") {
+            cfg.writer.bucket_count = b;
+            cfg.writer.concurrency = b;
+        }
+        if let Some(p) = env_u("BENCH_PAGE") {
+            cfg.full.page_rows = u64::from(p);
+        }
         let secrets = cfg.detach_literal_secrets();
         let ctx = Context::new(cfg, &secrets).await?;
 
@@ -87,23 +99,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let plan = steps::plan::plan_chunks(&ctx).await?;
         let threads = ctx.config.writer.thread_count.max(1) as usize;
-        // A sliding window of `thread_count` chunks, as the Map state runs them.
+        // A sliding window of `thread_count` chunks, as the Map state runs them; each chunk on
+        // its own task, as `tsmigrate run` (and Lambda) runs each CopyChunk.
+        let shared = std::sync::Arc::new(ctx);
         let indexes = plan.wave_start..plan.wave_start + plan.chunk_count;
         let copies = futures_util::stream::iter(indexes).map(|i| {
-            let ctx = &ctx;
-            async move {
+            let ctx = shared.clone();
+            tokio::spawn(async move {
                 loop {
-                    let out = steps::copy::copy_chunk(ctx, i, Some("bench")).await?;
+                    let out = steps::copy::copy_chunk(&ctx, i, Some("bench")).await?;
                     if out.done {
                         return Ok::<_, steps::StepError>(out.rows);
                     }
                 }
-            }
+            })
         });
         let results: Vec<_> = copies.buffer_unordered(threads).collect().await;
         for r in results {
-            r?;
+            r??;
         }
+        let ctx = std::sync::Arc::try_unwrap(shared).map_err(|_| "context still shared")?;
         let e2e = rows as f64 / start.elapsed().as_secs_f64();
         let rss = peak_rss_mb();
 

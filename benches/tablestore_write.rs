@@ -33,7 +33,8 @@ fn row(id: i64, payload: &str) -> BatchRow {
                 .with("n", id)
                 .with("f", id as f64 * 0.5)
                 .with("flag", id % 2 == 0),
-        ).into(),
+        )
+        .into(),
         condition: Condition::ignore(),
     }
 }

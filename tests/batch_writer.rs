@@ -124,7 +124,8 @@ async fn changes_to_one_key_apply_in_order() {
             change: RowChange::Update {
                 primary_key: PrimaryKey::new().with("id", id),
                 ops: vec![CellOp::Put(Cell::new("w", id))],
-            }.into(),
+            }
+            .into(),
             condition: Condition::ignore(),
         })
         .await
@@ -180,7 +181,8 @@ async fn permanent_failures_come_back_row_by_row() {
         table: "t".into(),
         change: RowChange::Put(
             Row::new(PrimaryKey::new().with("id", "k".repeat(2000))).with("v", 1i64),
-        ).into(),
+        )
+        .into(),
         condition: Condition::ignore(),
     })
     .await

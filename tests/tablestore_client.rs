@@ -224,7 +224,8 @@ async fn range_pages_through_12000_rows_both_ways() {
                     table: "r".into(),
                     change: tsmigrate::tablestore::RowChange::Put(
                         Row::new(PrimaryKey::new().with("g", g).with("id", id)).with("v", id * 2),
-                    ).into(),
+                    )
+                    .into(),
                     condition: Condition::ignore(),
                 })
                 .await

@@ -31,9 +31,20 @@ pub fn local_substitutions() -> HashMap<String, String> {
         .collect()
 }
 
-/// Runs steps in this process.
+/// Runs steps in this process, each on its own task (as each Lambda invocation runs on its
+/// own): the Map's concurrent CopyChunks then use every core instead of sharing the runner's.
 pub struct LocalInvoker {
-    pub secrets: LocalSecrets,
+    pub secrets: Arc<LocalSecrets>,
+}
+
+/// Aborts the step's task when the runner drops its future (a failed Map iteration stops the
+/// others, as on AWS), so no step keeps writing after its execution gave up on it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl TaskInvoker for LocalInvoker {
@@ -46,9 +57,17 @@ impl TaskInvoker for LocalInvoker {
             let step = Step::from_resource_name(resource).ok_or_else(|| {
                 TaskError::new("States.TaskFailed", format!("unknown resource {resource}"))
             })?;
-            run_step(step, input, &self.secrets)
-                .await
-                .map_err(TaskError::from)
+            let secrets = self.secrets.clone();
+            let mut task = AbortOnDrop(tokio::spawn(async move {
+                run_step(step, input, secrets.as_ref()).await
+            }));
+            match (&mut task.0).await {
+                Ok(r) => r.map_err(TaskError::from),
+                Err(e) => Err(TaskError::new(
+                    "States.TaskFailed",
+                    format!("the {resource} step stopped: {e}"),
+                )),
+            }
         })
     }
 }
@@ -88,7 +107,9 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
         }
     };
     let input = json!({"config": cfg_json, "mode": mode, "verify": false});
-    let invoker = LocalInvoker { secrets };
+    let invoker = LocalInvoker {
+        secrets: Arc::new(secrets),
+    };
     // A stable name: a rerun after Ctrl-C re-enters its own lease.
     let name = format!("local-{}", cfg.migration_id);
     let started = Instant::now();

@@ -227,7 +227,10 @@ pub fn convert_value(col: &ColumnMapping, b: &[u8]) -> Result<Value, ConvertErro
 }
 
 /// [`convert_value`] borrowing text and bytes from the source row where it can.
-pub fn convert_value_ref<'a>(col: &ColumnMapping, b: &'a [u8]) -> Result<ValueRef<'a>, ConvertError> {
+pub fn convert_value_ref<'a>(
+    col: &ColumnMapping,
+    b: &'a [u8],
+) -> Result<ValueRef<'a>, ConvertError> {
     Ok(match col.target_type {
         ColumnType::Integer => ValueRef::Integer(integer_of(col, b)?),
         ColumnType::Boolean => {

@@ -125,13 +125,15 @@ async fn table_ranges(
     if m.row_estimate <= chunk_rows {
         return Ok(vec![(None, None)]);
     }
+    let n = chunk_count(m.row_estimate, chunk_rows, ctx.config.writer.thread_count);
+    let step = m.row_estimate.div_ceil(n);
     let bounds: Vec<KeyValue> = if key.len() == 1 && m.key[0].family == Family::Integer {
         match key_bounds(conn, db, &m.source_name, &key).await? {
             None => Vec::new(),
-            Some((min, max)) => integer_splits(&min, &max, m.row_estimate.div_ceil(chunk_rows)),
+            Some((min, max)) => integer_splits(&min, &max, n),
         }
     } else {
-        split_points(conn, db, &m.source_name, &key, None, chunk_rows, 100_000).await?
+        split_points(conn, db, &m.source_name, &key, None, step, 100_000).await?
     };
     let mut ranges = Vec::with_capacity(bounds.len() + 1);
     let mut lower = None;
@@ -141,6 +143,19 @@ async fn table_ranges(
     }
     ranges.push((lower, None));
     Ok(ranges)
+}
+
+/// Chunks for a table of `rows` rows: at most `chunk_rows` each, and a multiple of the
+/// `threads` chunks copied at once, so the table's last wave keeps every thread busy (5 chunks
+/// on 4 threads would end with one chunk copied alone, the others idle).
+fn chunk_count(rows: u64, chunk_rows: u64, threads: u32) -> u64 {
+    let n = rows.div_ceil(chunk_rows.max(1)).max(1);
+    let t = u64::from(threads.max(1));
+    if n == 1 {
+        1
+    } else {
+        n.div_ceil(t) * t
+    }
 }
 
 /// `n - 1` evenly spaced boundaries strictly between min and max of an integer key.
@@ -177,6 +192,17 @@ fn integer_splits(min: &KeyValue, max: &KeyValue, n: u64) -> Vec<KeyValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_counts_fill_the_last_wave() {
+        // 1M rows of 200k chunks on 4 threads: 8 chunks of 125k, not 4 + 1 alone.
+        assert_eq!(chunk_count(1_000_000, 200_000, 4), 8);
+        assert_eq!(chunk_count(800_000, 200_000, 4), 4);
+        assert_eq!(chunk_count(150_000, 200_000, 4), 1);
+        assert_eq!(chunk_count(250_000, 200_000, 1), 2);
+        assert_eq!(chunk_count(250_000, 200_000, 0), 2);
+        assert_eq!(chunk_count(5, 0, 3), 6);
+    }
 
     #[test]
     fn integer_splits_are_strictly_inside_and_increasing() {

@@ -1025,7 +1025,9 @@ mod wire {
             }
         }
 
-        fn prost_row((_, change, condition): &(&str, RowChange, Condition)) -> pb::RowInBatchWriteRowRequest {
+        fn prost_row(
+            (_, change, condition): &(&str, RowChange, Condition),
+        ) -> pb::RowInBatchWriteRowRequest {
             pb::RowInBatchWriteRowRequest {
                 r#type: op_type(kind(change)) as i32,
                 row_change: plainbuffer::change_buffer(change).into(),

@@ -134,7 +134,9 @@ mod tests {
         let built = EncodedChange::put(ChangeBuilder::new(&pk(), 0));
         let change = RowChange::Put(Row::new(pk()));
         assert_eq!(built, EncodedChange::new(&change));
-        let other = EncodedChange::new(&RowChange::Delete(PrimaryKey::new().with("id", 7i64).with("k", "b")));
+        let other = EncodedChange::new(&RowChange::Delete(
+            PrimaryKey::new().with("id", 7i64).with("k", "b"),
+        ));
         let same = EncodedChange::new(&RowChange::Delete(pk()));
         assert_eq!(built.key_bytes(), same.key_bytes());
         assert_ne!(built.key_bytes(), other.key_bytes());

@@ -435,11 +435,7 @@ impl ChangeBuilder {
 
     /// An UpdateRow delete of every version of a column.
     pub fn delete_all(&mut self, name: &str) {
-        self.cell(
-            name,
-            None,
-            Some(CellOpType::DeleteAllVersions.as_byte()),
-        );
+        self.cell(name, None, Some(CellOpType::DeleteAllVersions.as_byte()));
     }
 
     /// Cells with a value so far.

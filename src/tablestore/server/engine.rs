@@ -790,8 +790,8 @@ fn prepare(meta: &TableMeta, mut op: WriteOp, now: i64) -> Result<PreparedOp, Se
         _ => None,
     };
     let fresh = match &op.change {
-        RowChange::Update { ops, .. } if op.return_columns.is_empty() && distinct => {
-            fresh_update(ops)
+        RowChange::Update { ops, .. } if op.return_columns.is_empty() => {
+            fresh_update(ops, distinct)
         }
         _ => None,
     };
@@ -814,10 +814,13 @@ fn distinct_columns(ops: &[CellOp]) -> bool {
 }
 
 /// What an update of a row that does not exist yet stores, when that does not depend on the
-/// clock: ops naming distinct columns (`distinct_columns`), no increment. Deletes then do
-/// nothing, puts (timestamps set by `prepare`) give one version each. None when the writer
-/// must apply the ops itself.
-fn fresh_update(ops: &[CellOp]) -> Option<Option<Vec<u8>>> {
+/// clock: ops naming distinct columns (`distinct` = `distinct_columns(ops)`), no increment.
+/// Deletes then do nothing, puts (timestamps set by `prepare`) give one version each. None
+/// when the writer must apply the ops itself.
+fn fresh_update(ops: &[CellOp], distinct: bool) -> Option<Option<Vec<u8>>> {
+    if !distinct {
+        return None;
+    }
     let mut cols = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
@@ -965,6 +968,14 @@ fn apply_update(
     }
     trim(row, max_versions);
     Ok(())
+}
+
+/// A stored row as writes see it: its visible versions, or None when none is left (a
+/// key-only row, made by a PutRow without attributes, exists with no columns).
+fn existing(r: StoredRow, o: &TableOptions, now: i64) -> Option<StoredRow> {
+    let key_only = r.columns.is_empty();
+    let r = visible(r, o, now);
+    (key_only || !r.is_empty()).then_some(r)
 }
 
 /// A stored row as `read` selects it. None when the row has no visible column, is filtered
@@ -1614,15 +1625,13 @@ impl Tables {
         let cond = &op.condition;
         let blind = cond.row_existence == RowExistence::Ignore && cond.column_condition.is_none();
         let is_update = matches!(op.change, RowChange::Update { .. });
-        let old = if blind && !is_update {
+        // A blind update whose result for a new row is known is written first; the row it
+        // replaced, if any, is then merged and written again (a copy's rows are all new).
+        let fresh_first = blind && is_update && matches!(fresh, Some(Some(_)));
+        let old = if (blind && !is_update) || fresh_first {
             None
         } else {
-            s.get_row(table, &key)?.and_then(|r| {
-                // A key-only row (PutRow without attributes) exists with no columns.
-                let key_only = r.columns.is_empty();
-                let r = visible(r, &o, now);
-                (key_only || !r.is_empty()).then_some(r)
-            })
+            s.get_row(table, &key)?.and_then(|r| existing(r, &o, now))
         };
         if !blind && !check_condition(cond, old.as_ref()) {
             return Ok(Err(ServiceError::condition_check_fail()));
@@ -1639,6 +1648,32 @@ impl Tables {
                 }
                 trash.push(key);
                 (row.primary_key, cells)
+            }
+            RowChange::Update { primary_key, ops } if fresh_first => {
+                let Some(Some(v)) = fresh else {
+                    return Ok(Err(ServiceError::internal("fresh update without its row")));
+                };
+                let replaced = s.replace(table, &key, &v)?;
+                trash.push(v);
+                match replaced {
+                    None => {}
+                    Some((stored, before)) => match existing(stored, &o, now) {
+                        None => {}
+                        Some(mut row) => {
+                            if let Err(e) = apply_update(&mut row, ops, o.max_versions, now) {
+                                s.insert(table, &key, &before)?;
+                                return Ok(Err(e));
+                            }
+                            if row.is_empty() {
+                                s.remove(table, &key)?;
+                            } else {
+                                s.insert(table, &key, &store::encode_row(&row))?;
+                            }
+                        }
+                    },
+                }
+                trash.push(key);
+                (primary_key, Vec::new())
             }
             RowChange::Update { primary_key, .. } if old.is_none() && fresh.is_some() => {
                 match fresh.flatten() {
@@ -1771,19 +1806,22 @@ mod tests {
         ];
         let mut row = StoredRow::default();
         apply_update(&mut row, ops.clone(), 1, 99).expect("apply");
-        assert_eq!(fresh_update(&ops), Some(Some(store::encode_row(&row))));
+        assert_eq!(
+            fresh_update(&ops, distinct_columns(&ops)),
+            Some(Some(store::encode_row(&row)))
+        );
         let deletes = vec![CellOp::DeleteAllVersions { name: "m".into() }];
-        assert_eq!(fresh_update(&deletes), Some(None));
+        assert_eq!(fresh_update(&deletes, true), Some(None));
         let twice = vec![
             CellOp::Put(Cell::new("a", 1i64).at(1)),
             CellOp::DeleteAllVersions { name: "a".into() },
         ];
-        assert_eq!(fresh_update(&twice), None);
+        assert_eq!(fresh_update(&twice, distinct_columns(&twice)), None);
         let inc = vec![CellOp::Increment {
             name: "n".into(),
             delta: 1,
         }];
-        assert_eq!(fresh_update(&inc), None);
+        assert_eq!(fresh_update(&inc, true), None);
     }
 
     async fn write1(e: &Engine, op: WriteOp) -> Result<WriteOutcome, ServiceError> {
@@ -3125,6 +3163,77 @@ mod tests {
             ]
         );
         assert_eq!(get(&e, &key("b", 2)), None);
+    }
+
+    /// A blind update naming distinct columns is written as if the row were new and merged
+    /// when it was not (one tree walk for new rows): the result, durable across a reopen, is
+    /// the merge, for rows stored inline and in the log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blind_update_of_an_existing_row_merges() {
+        let dir = TempDir::new().expect("tempdir");
+        let mut d = def_t();
+        d.options.max_versions = 2;
+        let big = "b".repeat(300);
+        let now = now_ms();
+        {
+            let e = open(&dir);
+            e.create_table(d).expect("create");
+            for (k, keep) in [(key("small", 1), "k"), (key("big", 2), big.as_str())] {
+                write1(
+                    &e,
+                    put_op(
+                        k.clone(),
+                        vec![
+                            Cell::new("v", 1i64).at(now - 10),
+                            Cell::new("gone", "x").at(now - 10),
+                            Cell::new("keep", keep).at(now - 10),
+                        ],
+                    ),
+                )
+                .await
+                .expect("put");
+                write1(
+                    &e,
+                    update_op(
+                        k,
+                        vec![
+                            CellOp::Put(Cell::new("v", 2i64).at(now - 5)),
+                            CellOp::DeleteAllVersions {
+                                name: "gone".into(),
+                            },
+                            CellOp::Put(Cell::new("new", 7i64).at(now - 5)),
+                        ],
+                    ),
+                )
+                .await
+                .expect("update");
+            }
+            // A new row takes the fresh path and is just the update's columns.
+            write1(
+                &e,
+                update_op(
+                    key("fresh", 3),
+                    vec![CellOp::Put(Cell::new("v", 9i64).at(now - 5))],
+                ),
+            )
+            .await
+            .expect("update");
+        }
+        let e = open(&dir);
+        for (k, keep) in [(key("small", 1), "k"), (key("big", 2), big.as_str())] {
+            let row = get_all_versions(&e, &k).expect("row");
+            assert_eq!(
+                values(&row),
+                vec![
+                    ("keep".into(), Value::String(keep.into())),
+                    ("new".into(), Value::Integer(7)),
+                    ("v".into(), Value::Integer(2)),
+                    ("v".into(), Value::Integer(1)),
+                ]
+            );
+        }
+        let row = get_all_versions(&e, &key("fresh", 3)).expect("row");
+        assert_eq!(values(&row), vec![("v".into(), Value::Integer(9))]);
     }
 
     const KILL9_DIR: &str = "TSMIGRATE_ENGINE_KILL9_DIR";

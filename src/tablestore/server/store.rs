@@ -1473,6 +1473,40 @@ impl<'t> WriteSession<'t> {
         Ok(())
     }
 
+    /// `insert`, returning the row it replaced (decoded, and its encoded bytes to put it
+    /// back), if any: one tree walk where `get_row` then `insert` take two.
+    pub fn replace(
+        &mut self,
+        table: &str,
+        key: &[u8],
+        row: &[u8],
+    ) -> Result<Option<(StoredRow, Vec<u8>)>, StoreError> {
+        let p = self.journal.append_put(table, key, row);
+        let (inline, pointer);
+        let entry: &[u8] = if row.len() <= INLINE_MAX {
+            inline = encode_inline(row);
+            &inline
+        } else {
+            self.journal.hold(p);
+            pointer = encode_pointer(p);
+            &pointer
+        };
+        let old = match self.table(table)?.insert(key, entry)? {
+            Some(v) => v.value().to_vec(),
+            None => return Ok(None),
+        };
+        let bytes = match decode_entry(&old)? {
+            Entry::Inline(row) => row.to_vec(),
+            Entry::Pointer(p) => {
+                // Read before releasing: the release may let compaction drop the bytes.
+                let bytes = self.journal.read_value(self.store, p)?;
+                self.journal.release(p);
+                bytes
+            }
+        };
+        Ok(Some((decode_row(&bytes)?, bytes)))
+    }
+
     pub fn remove(&mut self, table: &str, key: &[u8]) -> Result<(), StoreError> {
         let old = self
             .table(table)?

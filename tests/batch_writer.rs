@@ -106,7 +106,14 @@ async fn changes_to_one_key_apply_in_order() {
         },
     );
     // Interleave many keys; each key gets 30 successive values, plus updates and deletes.
+    // Odd rounds go in one `write_all` (one message per lane), even rounds row by row.
     for round in 0..30i64 {
+        if round % 2 == 1 {
+            w.write_all((0..50).map(|id| put("t", id, round)).collect())
+                .await
+                .unwrap();
+            continue;
+        }
         for id in 0..50 {
             w.write(put("t", id, round)).await.unwrap();
         }

@@ -148,6 +148,9 @@ pub fn chunk_query(
     })
 }
 
+/// Rows converted before they are handed to the writer's lanes in one go.
+const HANDOFF_ROWS: usize = 1000;
+
 async fn copy_pages(
     ctx: &Context,
     store: &StateStore,
@@ -178,12 +181,17 @@ async fn copy_pages(
         let next_query = page.last_key.clone().map(|k| query.after(k));
         let rows = page.rows.len() as u64;
         let bytes = page.bytes;
+        let mut changes = Vec::with_capacity(HANDOFF_ROWS.min(page.rows.len()));
         for row in &page.rows {
             match converter.encode_change(row, cfg.write_mode) {
-                Ok(change) => writer
-                    .write(BatchRow::new(table.clone(), change))
-                    .await
-                    .map_err(StepError::from)?,
+                Ok(change) => {
+                    changes.push(BatchRow::new(table.clone(), change));
+                    // Hand rows over in slices, so the lanes write while the page converts.
+                    if changes.len() >= HANDOFF_ROWS {
+                        let slice = std::mem::take(&mut changes);
+                        writer.write_all(slice).await.map_err(StepError::from)?;
+                    }
+                }
                 Err(e) => {
                     let key = key_text(&converter, row);
                     dirty += 1;
@@ -198,6 +206,7 @@ async fn copy_pages(
                 }
             }
         }
+        writer.write_all(changes).await.map_err(StepError::from)?;
         // Write this page while the next one is read.
         let read_next = async {
             match (&next_query, last) {

@@ -92,6 +92,8 @@ impl FlushReport {
 enum LaneMsg {
     /// A row and its `key_hash`.
     Row(BatchRow, u64),
+    /// Rows and their `key_hash`es, in order.
+    Rows(Vec<(BatchRow, u64)>),
     Flush(oneshot::Sender<Result<FlushReport, Error>>),
 }
 
@@ -134,6 +136,28 @@ impl BatchWriter {
 
     /// Queues one change; waits when the lane's queue is full (backpressure).
     pub async fn write(&self, row: BatchRow) -> Result<(), Error> {
+        let (lane, hash) = self.route(&row)?;
+        self.send(lane, LaneMsg::Row(row, hash)).await
+    }
+
+    /// Queues many changes, in order: one message per lane rather than one per row (a page
+    /// of a copy costs a few channel sends).
+    pub async fn write_all(&self, rows: Vec<BatchRow>) -> Result<(), Error> {
+        let mut per_lane: Vec<Vec<(BatchRow, u64)>> = vec![Vec::new(); self.lanes.len()];
+        for row in rows {
+            let (lane, hash) = self.route(&row)?;
+            per_lane[lane].push((row, hash));
+        }
+        for (lane, rows) in per_lane.into_iter().enumerate() {
+            if !rows.is_empty() {
+                self.send(lane, LaneMsg::Rows(rows)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The lane and `key_hash` of a row; refuses conditions BulkImport cannot carry.
+    fn route(&self, row: &BatchRow) -> Result<(usize, u64), Error> {
         if self.api == WriteApi::BulkImport
             && (row.condition.row_existence != RowExistence::Ignore
                 || row.condition.column_condition.is_some())
@@ -143,11 +167,19 @@ impl BatchWriter {
             ));
         }
         let hash = key_hash(&row.table, row.change.key_bytes());
-        let lane = (hash % self.lanes.len() as u64) as usize;
-        self.lanes[lane]
-            .send(LaneMsg::Row(row, hash))
-            .await
-            .map_err(|_| Error::InvalidRequest("batch writer lane stopped".into()))
+        Ok(((hash % self.lanes.len() as u64) as usize, hash))
+    }
+
+    async fn send(&self, lane: usize, msg: LaneMsg) -> Result<(), Error> {
+        match self.lanes.get(lane) {
+            Some(l) => l
+                .send(msg)
+                .await
+                .map_err(|_| Error::InvalidRequest("batch writer lane stopped".into())),
+            None => Err(Error::InvalidRequest(
+                "batch writer has no such lane".into(),
+            )),
+        }
     }
 
     /// Sends everything queued and waits for every answer. After Ok, every row written before
@@ -238,6 +270,11 @@ impl Lane {
         while let Some(msg) = rx.recv().await {
             match msg {
                 LaneMsg::Row(row, hash) => self.push(row, hash).await,
+                LaneMsg::Rows(rows) => {
+                    for (row, hash) in rows {
+                        self.push(row, hash).await;
+                    }
+                }
                 LaneMsg::Flush(reply) => {
                     self.send_batch().await;
                     let report = std::mem::take(&mut self.report);

@@ -1407,6 +1407,21 @@ impl WriteTxn {
     }
 }
 
+/// A redb entry being written (see [`WriteSession::logged_entry`]).
+enum EntryBuf {
+    Inline(Vec<u8>),
+    Pointer([u8; 17]),
+}
+
+impl EntryBuf {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            EntryBuf::Inline(b) => b,
+            EntryBuf::Pointer(p) => p,
+        }
+    }
+}
+
 /// Keeps the tables touched by a transaction open (opening costs a lookup per call).
 pub struct WriteSession<'t> {
     txn: &'t WriteTransaction,
@@ -1451,21 +1466,24 @@ impl<'t> WriteSession<'t> {
         Ok(Some(row))
     }
 
-    /// Stores an encoded row (logged; inline in redb when small).
-    pub fn insert(&mut self, table: &str, key: &[u8], row: &[u8]) -> Result<(), StoreError> {
+    /// Logs an encoded row and returns the redb entry for it: the row itself when small, else
+    /// a pointer into the log (held until the entry is replaced).
+    fn logged_entry(&mut self, table: &str, key: &[u8], row: &[u8]) -> EntryBuf {
         let p = self.journal.append_put(table, key, row);
-        let (inline, pointer);
-        let entry: &[u8] = if row.len() <= INLINE_MAX {
-            inline = encode_inline(row);
-            &inline
+        if row.len() <= INLINE_MAX {
+            EntryBuf::Inline(encode_inline(row))
         } else {
             self.journal.hold(p);
-            pointer = encode_pointer(p);
-            &pointer
-        };
+            EntryBuf::Pointer(encode_pointer(p))
+        }
+    }
+
+    /// Stores an encoded row (logged; inline in redb when small).
+    pub fn insert(&mut self, table: &str, key: &[u8], row: &[u8]) -> Result<(), StoreError> {
+        let entry = self.logged_entry(table, key, row);
         let old = self
             .table(table)?
-            .insert(key, entry)?
+            .insert(key, entry.as_slice())?
             .and_then(|v| pointer_of(v.value()));
         if let Some(old) = old {
             self.journal.release(old);
@@ -1481,17 +1499,8 @@ impl<'t> WriteSession<'t> {
         key: &[u8],
         row: &[u8],
     ) -> Result<Option<(StoredRow, Vec<u8>)>, StoreError> {
-        let p = self.journal.append_put(table, key, row);
-        let (inline, pointer);
-        let entry: &[u8] = if row.len() <= INLINE_MAX {
-            inline = encode_inline(row);
-            &inline
-        } else {
-            self.journal.hold(p);
-            pointer = encode_pointer(p);
-            &pointer
-        };
-        let old = match self.table(table)?.insert(key, entry)? {
+        let entry = self.logged_entry(table, key, row);
+        let old = match self.table(table)?.insert(key, entry.as_slice())? {
             Some(v) => v.value().to_vec(),
             None => return Ok(None),
         };

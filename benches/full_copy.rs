@@ -2,7 +2,8 @@
 //! Tablestore server, side by side in one run: end-to-end copy rows/s, the raw source read
 //! rate of the same pages (no writes), and the destination write rate alone; plus peak RSS.
 //!
-//! `cargo bench --bench full_copy` (env BENCH_ROWS, default 1000000).
+//! `cargo bench --bench full_copy` (env BENCH_ROWS, default 1000000; BENCH_THREADS,
+//! BENCH_BUCKETS, BENCH_PAGE override the writer and page defaults for experiments).
 
 #[path = "../tests/harness/mariadb.rs"]
 #[allow(dead_code)]

@@ -1195,8 +1195,9 @@ pub struct MonitoringConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FullConfig {
-    /// Rows per chunk: each table is split into primary-key ranges of about this many rows,
-    /// each copied (and resumed) independently.
+    /// Rows per chunk: each table is split into primary-key ranges of at most about this many
+    /// rows, each copied (and resumed) independently. A table of several chunks gets a multiple
+    /// of writer.thread_count of them, so its last wave keeps every thread busy.
     #[serde(default = "default_chunk_rows")]
     #[schemars(range(min = 1, max = validate::CHUNK_ROWS_MAX))]
     pub chunk_rows: u64,

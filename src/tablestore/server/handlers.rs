@@ -189,24 +189,23 @@ fn return_spec(rc: Option<&pb::ReturnContent>) -> (bool, Vec<String>) {
     }
 }
 
-fn decode_change(
-    table: &str,
-    bytes: &[u8],
-    kind: OperationKind,
-) -> Result<RowChange, ServiceError> {
-    let _ = table;
+fn decode_change(bytes: &[u8], kind: OperationKind) -> Result<RowChange, ServiceError> {
     plainbuffer::decode_single_row(bytes)
         .and_then(|w| w.into_change(kind))
         .map_err(|e| bad(format!("Invalid row data: {e}")))
 }
 
+/// PutRow / UpdateRow / DeleteRow: one encoded row of `kind` under a condition.
 async fn write_one(
     engine: &Engine,
     table: String,
-    change: RowChange,
-    condition: Condition,
+    row: &[u8],
+    kind: OperationKind,
+    condition: &pb::Condition,
     rc: Option<&pb::ReturnContent>,
 ) -> Result<(Option<Vec<u8>>, pb::ConsumedCapacity), ServiceError> {
+    let change = decode_change(row, kind)?;
+    let condition = convert::condition_from_pb(condition)?;
     if !is_valid_name(&table) {
         return Err(bad(format!("Invalid table name: '{table}'.")));
     }
@@ -232,16 +231,10 @@ async fn put_row(
     engine: &Engine,
     req: pb::PutRowRequest,
 ) -> Result<pb::PutRowResponse, ServiceError> {
-    let change = decode_change(&req.table_name, &req.row, OperationKind::Put)?;
-    let condition = convert::condition_from_pb(&req.condition)?;
-    let (row, consumed) = write_one(
-        engine,
-        req.table_name,
-        change,
-        condition,
-        req.return_content.as_ref(),
-    )
-    .await?;
+    let rc = req.return_content.as_ref();
+    let kind = OperationKind::Put;
+    let (row, consumed) =
+        write_one(engine, req.table_name, &req.row, kind, &req.condition, rc).await?;
     Ok(pb::PutRowResponse { consumed, row })
 }
 
@@ -249,14 +242,15 @@ async fn update_row(
     engine: &Engine,
     req: pb::UpdateRowRequest,
 ) -> Result<pb::UpdateRowResponse, ServiceError> {
-    let change = decode_change(&req.table_name, &req.row_change, OperationKind::Update)?;
-    let condition = convert::condition_from_pb(&req.condition)?;
+    let rc = req.return_content.as_ref();
+    let kind = OperationKind::Update;
     let (row, consumed) = write_one(
         engine,
         req.table_name,
-        change,
-        condition,
-        req.return_content.as_ref(),
+        &req.row_change,
+        kind,
+        &req.condition,
+        rc,
     )
     .await?;
     Ok(pb::UpdateRowResponse { consumed, row })
@@ -266,14 +260,15 @@ async fn delete_row(
     engine: &Engine,
     req: pb::DeleteRowRequest,
 ) -> Result<pb::DeleteRowResponse, ServiceError> {
-    let change = decode_change(&req.table_name, &req.primary_key, OperationKind::Delete)?;
-    let condition = convert::condition_from_pb(&req.condition)?;
+    let rc = req.return_content.as_ref();
+    let kind = OperationKind::Delete;
     let (row, consumed) = write_one(
         engine,
         req.table_name,
-        change,
-        condition,
-        req.return_content.as_ref(),
+        &req.primary_key,
+        kind,
+        &req.condition,
+        rc,
     )
     .await?;
     Ok(pb::DeleteRowResponse { consumed, row })
@@ -501,7 +496,7 @@ async fn batch_write_row(
         engine.table_def(&t.table_name)?;
         shape.push((t.table_name.clone(), t.rows.len()));
         for r in &t.rows {
-            let change = decode_change(&t.table_name, &r.row_change, op_kind(r.r#type)?)?;
+            let change = decode_change(&r.row_change, op_kind(r.r#type)?)?;
             let condition = convert::condition_from_pb(&r.condition)?;
             let (return_pk, return_columns) = return_spec(r.return_content.as_ref());
             ops.push(WriteOp {
@@ -555,11 +550,7 @@ async fn bulk_import(
     engine.table_def(&req.table_name)?;
     let mut changes = Vec::with_capacity(req.rows.len());
     for r in &req.rows {
-        changes.push(decode_change(
-            &req.table_name,
-            &r.row_change,
-            op_kind(r.r#type)?,
-        )?);
+        changes.push(decode_change(&r.row_change, op_kind(r.r#type)?)?);
     }
     let keyed: Vec<(&str, &RowChange)> = changes
         .iter()

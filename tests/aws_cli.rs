@@ -9,6 +9,8 @@
 
 #[path = "harness/moto.rs"]
 mod moto;
+#[path = "harness/output.rs"]
+mod output;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::config::Credentials;
 use moto::Moto;
+use output::text;
 use serde_json::{json, Value};
 
 fn moto() -> &'static Moto {
@@ -45,21 +48,30 @@ fn tsmigrate(args: &[&str]) -> Output {
     command.output().expect("run tsmigrate")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `tsmigrate aws start` of `config` on `arn` that must exit with `code` and name every one
+/// of `expect` on stderr.
+fn start_refused(arn: &str, config: &str, code: i32, expect: &[&str]) -> Output {
+    let out = tsmigrate(&[
+        "aws",
+        "start",
+        "--state-machine-arn",
+        arn,
+        "--config",
+        config,
+    ]);
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+    for e in expect {
+        assert!(stderr(&out).contains(e), "expected {e:?}: {}", text(&out));
+    }
+    out
 }
 
 /// The `key: value` line of the CLI's output.
@@ -339,58 +351,18 @@ async fn aws_errors_say_what_is_wrong_and_how_to_fix_it() {
     literal["source"]["host"] = json!("127.0.0.1");
     literal["source"]["password"] = json!({"value": "local-hunter2"});
     let literal = write(dir.path(), "literal.json", &literal);
-    let out = tsmigrate(&[
-        "aws",
-        "start",
-        "--state-machine-arn",
-        &pass,
-        "--config",
-        &literal,
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        stderr(&out).contains("source.password") && stderr(&out).contains("secret_arn"),
-        "{}",
-        text(&out)
-    );
+    let out = start_refused(&pass, &literal, 1, &["source.password", "secret_arn"]);
     assert!(!text(&out).contains("hunter2"), "{}", text(&out));
 
     // An invalid config: refused (1), pointing at `config check`.
     let mut invalid = config("shop");
     invalid["writer"]["bucket_count"] = json!(64);
     let invalid = write(dir.path(), "invalid.json", &invalid);
-    let out = tsmigrate(&[
-        "aws",
-        "start",
-        "--state-machine-arn",
-        &pass,
-        "--config",
-        &invalid,
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        stderr(&out).contains("writer.bucket_count"),
-        "{}",
-        text(&out)
-    );
-    assert!(stderr(&out).contains("fix: "), "{}", text(&out));
+    start_refused(&pass, &invalid, 1, &["writer.bucket_count", "fix: "]);
 
     // An unreadable file: could not run (2).
     let nowhere = dir.path().join("nowhere.json").display().to_string();
-    let out = tsmigrate(&[
-        "aws",
-        "start",
-        "--state-machine-arn",
-        &pass,
-        "--config",
-        &nowhere,
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        stderr(&out).contains("fix: check the --config path"),
-        "{}",
-        text(&out)
-    );
+    start_refused(&pass, &nowhere, 2, &["fix: check the --config path"]);
     assert!(inputs(&sfn, &pass).await.is_empty());
 
     // A bad mode is clap's usage error (2).

@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::mariadb::{MariaDb, USER, USER_PASSWORD};
+use harness::output::text;
 
 const ROWS: u64 = 20_000;
 const CHUNK_ROWS: u64 = 2_000;
@@ -20,15 +21,6 @@ fn tsmigrate(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run tsmigrate")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `chunks: D/T done, R rows copied` from `tsmigrate status`.

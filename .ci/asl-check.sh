@@ -4,8 +4,8 @@
 #     statemachine/migration.asl.json, as AWS would do them.
 #  2. A second ASL engine, aws-local-stepfunctions (npm, needs Node >= 22), runs the same file
 #     on the scenarios of tests/runner_scenarios.json (recorded task outputs) and must produce
-#     exactly the expected state paths that tests/runner.rs checks for our in-process runner
-#     (src/runner). A mismatch in either engine fails CI.
+#     exactly the expected state paths that tests/integration/runner.rs checks for our in-process runner
+#     (crates/asl). A mismatch in either engine fails CI.
 # The npm packages (and a Node 22 binary when the system node is older) are cached in
 # target/ci-node (ignored by git via /target).
 set -euo pipefail

@@ -1,7 +1,7 @@
 // Runs the scenarios of tests/runner_scenarios.json through a second ASL engine,
 // aws-local-stepfunctions (npm, Node >= 22), on the real statemachine/migration.asl.json, and
 // checks each execution's status, error and path of states against the scenario's expectations:
-// the same expectations tests/runner.rs checks for our in-process runner (src/runner), so the
+// the same expectations tests/integration/runner.rs checks for our in-process runner (crates/asl), so the
 // two engines agree or CI fails.
 //
 // Usage: node .ci/asl-engine.mjs <node_modules dir> <definition.asl.json> <scenarios.json>

@@ -5,7 +5,7 @@
 //! `cargo bench --bench full_copy` (env BENCH_ROWS, default 1000000; BENCH_THREADS,
 //! BENCH_BUCKETS, BENCH_PAGE override the writer and page defaults for experiments).
 
-#[path = "../tests/harness/mariadb.rs"]
+#[path = "../tests/integration/harness/mariadb.rs"]
 #[allow(dead_code)]
 mod mariadb;
 
@@ -18,17 +18,17 @@ use futures_util::StreamExt;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use mariadb::{MariaDb, USER, USER_PASSWORD};
-use tsmigrate::config::{
+use tablestore::batch::BatchWriter;
+use tablestore::client::BatchRow;
+use tablestore::schema::{PkSchema, TableDef};
+use tablestore::{Condition, PkType, PrimaryKey, Row, RowChange};
+use tsmigrate_core::config::{
     DestinationConfig, MigrationConfig, MigrationType, SecretRef, SecretString, SourceConfig,
     TlsMode,
 };
-use tsmigrate::mapping::convert::{select_list, RowConverter};
-use tsmigrate::mysql::chunk_reader::{read_page, PageQuery};
-use tsmigrate::steps::{self, Context};
-use tsmigrate::tablestore::batch::BatchWriter;
-use tsmigrate::tablestore::client::BatchRow;
-use tsmigrate::tablestore::schema::{PkSchema, TableDef};
-use tsmigrate::tablestore::{Condition, PkType, PrimaryKey, Row, RowChange};
+use tsmigrate_core::mapping::convert::{select_list, RowConverter};
+use tsmigrate_core::mysql::chunk_reader::{read_page, PageQuery};
+use tsmigrate_core::steps::{self, Context};
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -92,6 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cfg.full.page_rows = u64::from(p);
         }
         let secrets = cfg.detach_literal_secrets();
+        tsmigrate::cli::embedded::resolve(&mut cfg, &secrets).await?;
         let ctx = Context::new(cfg, &secrets).await?;
 
         // 1. End to end: schema, plan, every chunk (chunks copied `thread_count` at a time).
@@ -124,9 +125,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rss = peak_rss_mb();
 
         // 2. Source read alone: the same keyset pages, converted, no writes.
-        let mut conn = tsmigrate::mysql::connect_for_reading(&ctx.source).await?;
-        let info = tsmigrate::mysql::describe_table(&mut conn, &d, "t").await?;
-        let mapping = tsmigrate::mapping::map_table(&info, None, ctx.config.name_case)
+        let mut conn = tsmigrate_core::mysql::connect_for_reading(&ctx.source).await?;
+        let info = tsmigrate_core::mysql::describe_table(&mut conn, &d, "t").await?;
+        let mapping = tsmigrate_core::mapping::map_table(&info, None, ctx.config.name_case)
             .map_err(|p| format!("{p:?}"))?;
         let conv = RowConverter::new(&mapping);
         let mut q = PageQuery::new("t", select_list(&mapping, &ctx.config.float_precision), vec!["id".into()], ctx.config.full.page_rows);

@@ -10,11 +10,11 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use tsmigrate::tablestore::batch::{BatchOptions, BatchWriter, WriteApi};
-use tsmigrate::tablestore::client::{BatchRow, Client};
-use tsmigrate::tablestore::schema::{PkSchema, TableDef};
-use tsmigrate::tablestore::server::{self, ServerConfig};
-use tsmigrate::tablestore::{Condition, PkType, PrimaryKey, Row, RowChange};
+use tablestore::batch::{BatchOptions, BatchWriter, WriteApi};
+use tablestore::client::{BatchRow, Client};
+use tablestore::schema::{PkSchema, TableDef};
+use tablestore::{Condition, PkType, PrimaryKey, Row, RowChange};
+use tablestore_server::ServerConfig;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -115,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     rt.block_on(async {
         let dir = tempfile::tempdir()?;
-        let srv = server::start(ServerConfig::local(dir.path())).await?;
+        let srv = tablestore_server::start(ServerConfig::local(dir.path())).await?;
         let client = Client::new(srv.client_config())?;
         println!("BatchWriteRow, ~1 KB rows, loopback, local server on the same 2-core machine");
         println!("{:<44} {:>10} {:>12}", "writer", "rows", "rows/s");

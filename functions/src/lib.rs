@@ -1,7 +1,9 @@
-//! tsmigrate's AWS Lambda functions (design §1, §5): one thin binary per migration step, plus
-//! `start-migration`.
+//! tsmigrate's AWS Lambda functions (design §1, §5): one `bootstrap` binary (`src/main.rs`)
+//! that runs the migration step or `start-migration` named by `TSMIGRATE_FUNCTION`
+//! ([`function_from_env`]). It links the core library only: no local server, no state-machine
+//! runner, no command-line parser.
 //!
-//! - Every step binary (`src/bin/<step>.rs`) is one call to [`run_step_function`]: it builds the
+//! - A step function is [`run_step_function`]: it builds the
 //!   AWS clients once per cold start (a [`SecretsManagerResolver`] for `secret_arn`
 //!   references), then serves invocations with [`handle_step`], which calls the library's
 //!   [`run_step_until`] (the invocation deadline bounds CopyChunk) with the invocation's payload (`{"config": {…}, …step fields}`).
@@ -11,7 +13,7 @@
 //! - `start-migration` ([`start`]) turns an EventBridge event, a direct invoke or an S3
 //!   object-created event (a config file) into one `StartExecution` of the migration state
 //!   machine, with a deterministic execution name so a duplicate event does not start a
-//!   duplicate migration (the shared part is [`tsmigrate::aws::sfn`]).
+//!   duplicate migration (the shared part is [`tsmigrate_core::aws::sfn`]).
 //! - Logs are JSON lines without timestamps (CloudWatch adds them). The event is never logged:
 //!   it holds the config, whose credentials are references only (design invariant 5), but the
 //!   rule is simpler without exceptions. Only the step name, request id, migration id, timing
@@ -22,16 +24,16 @@ pub mod start;
 
 use std::time::Instant;
 
-// Every function binary links this library: one allocator for all (glibc's malloc cost a
+// The bootstrap links this library: mimalloc (glibc's malloc cost a
 // quarter of the copy's CPU, docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
-use tsmigrate::config::SecretResolver;
-use tsmigrate::steps::dispatch::{run_step_until, Step};
-use tsmigrate::steps::error::StepError;
+use tsmigrate_core::config::SecretResolver;
+use tsmigrate_core::steps::dispatch::{run_step_until, Step};
+use tsmigrate_core::steps::error::StepError;
 
 pub use secrets::SecretsManagerResolver;
 
@@ -50,6 +52,50 @@ pub fn function_name(step: Step) -> String {
         }
     }
     out
+}
+
+/// The environment variable that names a function's job; the SAM template sets it per function.
+pub const FUNCTION_ENV: &str = "TSMIGRATE_FUNCTION";
+
+/// What one deployed function runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Step(Step),
+    StartMigration,
+}
+
+impl Function {
+    /// Parses a function name: a step's [`function_name`] or `start-migration`.
+    pub fn parse(name: &str) -> Option<Function> {
+        if name == "start-migration" {
+            return Some(Function::StartMigration);
+        }
+        Step::ALL
+            .into_iter()
+            .find(|s| function_name(*s) == name)
+            .map(Function::Step)
+    }
+
+    /// Every name [`Function::parse`] accepts, for error messages.
+    pub fn names() -> Vec<String> {
+        let mut names: Vec<String> = Step::ALL.into_iter().map(function_name).collect();
+        names.push("start-migration".to_owned());
+        names
+    }
+}
+
+/// The function named by [`FUNCTION_ENV`]; a missing or unknown name is an error naming every
+/// valid one (the function then fails at init, visibly, instead of running the wrong step).
+pub fn function_from_env() -> Result<Function, String> {
+    let value = std::env::var(FUNCTION_ENV).unwrap_or_default();
+    Function::parse(value.trim()).ok_or_else(|| {
+        format!(
+            "environment variable {FUNCTION_ENV} is {:?}: set it to one of {} (the SAM template \
+             sets it for each function)",
+            value,
+            Function::names().join(", ")
+        )
+    })
 }
 
 /// JSON log lines without timestamps. The level comes from `RUST_LOG`, else from Lambda's
@@ -74,17 +120,17 @@ pub fn init_tracing() {
 }
 
 /// The HTTPS client of every AWS SDK client here: hyper + rustls on ring (no aws-lc-rs, no
-/// OpenSSL), the library's ([`tsmigrate::aws::https_client`]). Plain `http://` endpoints (a local
+/// OpenSSL), the library's ([`tsmigrate_core::aws::https_client`]). Plain `http://` endpoints (a local
 /// emulator) work too.
 pub fn https_client() -> aws_sdk_sfn::config::SharedHttpClient {
-    tsmigrate::aws::https_client()
+    tsmigrate_core::aws::https_client()
 }
 
 /// The AWS config loader with our HTTPS client: region and credentials from the environment
 /// (Lambda sets both), endpoint overrides from `AWS_ENDPOINT_URL*` if set. Tests add an
 /// explicit region, credentials and endpoint before `load()`.
 pub fn aws_config_loader() -> aws_config::ConfigLoader {
-    tsmigrate::aws::config_loader()
+    tsmigrate_core::aws::config_loader()
 }
 
 /// A step error as Lambda reports it: `errorType` is the stable name the ASL matches on.

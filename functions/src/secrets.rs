@@ -2,7 +2,7 @@
 //!
 //! `fetch` returns the secret's whole `SecretString`; picking a JSON field for a reference with
 //! `key` (RDS-managed secrets: `{"username": …, "password": …}`) is done by the config module
-//! ([`SecretRef::resolve`](tsmigrate::config::SecretRef::resolve)). Fetched strings are cached for
+//! ([`SecretRef::resolve`](tsmigrate_core::config::SecretRef::resolve)). Fetched strings are cached for
 //! [`DEFAULT_TTL`] per warm container: a step resolves up to four references (often of one
 //! secret), and a wave of `CopyChunk` invocations would otherwise call `GetSecretValue` for
 //! each. After a rotation, a cached old password fails the connection, the state machine retries
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use futures_util::future::BoxFuture;
-use tsmigrate::config::{SecretResolver, SecretString};
+use tsmigrate_core::config::{SecretResolver, SecretString};
 
 /// How long a fetched secret is reused by a warm container.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);

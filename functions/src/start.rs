@@ -14,7 +14,7 @@
 //!   config or the direct-invoke object above. Notification keys are URL-decoded (S3 encodes
 //!   them, a space as `+`); EventBridge keys are used as they are.
 //!
-//! Everything else is shared with `tsmigrate aws start` in [`tsmigrate::aws::sfn`]: validation
+//! Everything else is shared with `tsmigrate aws start` in [`tsmigrate_core::aws::sfn`]: validation
 //! (`Migration.ConfigInvalid` lists every problem; literal `{"value": …}` secrets are refused),
 //! the execution input (the normalized config, every default spelled out, plus `mode` and
 //! `verify`), the deterministic execution name and start-or-find-existing. This module only
@@ -39,13 +39,13 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
-use tsmigrate::aws::sfn::{self as shared, Failure, SfnError};
-use tsmigrate::config;
-use tsmigrate::steps::error::{ErrorName, StepError};
+use tsmigrate_core::aws::sfn::{self as shared, Failure, SfnError};
+use tsmigrate_core::config;
+use tsmigrate_core::steps::error::{ErrorName, StepError};
 
 use crate::diagnostic;
 
-pub use tsmigrate::aws::sfn::{
+pub use tsmigrate_core::aws::sfn::{
     execution_arn, execution_name, write_canonical, ExecutionRequest, Mode, Prepared, Started,
     MAX_EXECUTION_NAME_LEN, MAX_INPUT_BYTES,
 };
@@ -465,7 +465,7 @@ impl Starter {
     }
 
     /// Starts the execution for `request`, or finds the one a previous delivery started
-    /// ([`tsmigrate::aws::sfn::start_or_find`]).
+    /// ([`tsmigrate_core::aws::sfn::start_or_find`]).
     pub async fn start(&self, request: &StartRequest) -> Result<Started, StepError> {
         let started = shared::start_or_find(&self.sfn, &self.state_machine_arn, &request.execution)
             .await

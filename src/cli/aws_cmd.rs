@@ -1,5 +1,5 @@
 //! `tsmigrate aws start` and `tsmigrate aws status`: the migration state machine on AWS, from a
-//! workstation. The same code as the `start-migration` function ([`crate::aws::sfn`]): the same
+//! workstation. The same code as the `start-migration` function ([`tsmigrate_core::aws::sfn`]): the same
 //! validation, execution input and deterministic name, so starting twice starts once.
 //!
 //! Credentials and region come from the standard AWS environment/profile chain (`AWS_PROFILE`,
@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use crate::aws::sfn::{self, ExecutionRequest, Mode, SfnError};
-use crate::config::{self, ConfigError};
+use tsmigrate_core::aws::sfn::{self, ExecutionRequest, Mode, SfnError};
+use tsmigrate_core::config::{self, ConfigError};
 
 #[derive(Debug, Subcommand)]
 pub enum AwsCommand {
@@ -120,7 +120,7 @@ pub async fn run(command: AwsCommand) -> i32 {
 
 /// A Step Functions client from the standard chain, in the region of `arn` when it names one.
 async fn client(arn: &str) -> Result<aws_sdk_sfn::Client, Failed> {
-    let mut loader = crate::aws::config_loader();
+    let mut loader = tsmigrate_core::aws::config_loader();
     let arn_region = arn
         .split(':')
         .nth(3)

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::config::{self, ConfigError};
+use tsmigrate_core::config::{self, ConfigError};
 
 /// Prints the config's JSON Schema (pretty) on stdout. Exit code 0.
 pub fn schema_cmd() -> i32 {

@@ -3,6 +3,7 @@
 #[cfg(feature = "aws")]
 mod aws_cmd;
 mod config_cmd;
+pub mod embedded;
 pub mod run_cmd;
 mod steps_cmd;
 mod tablestore_cmd;

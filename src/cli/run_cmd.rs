@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 
-use crate::config::{self, LocalSecrets};
-use crate::runner::{RunOptions, Runner, TaskError, TaskInvoker};
-use crate::state::ChunkStatus;
-use crate::steps::{self, run_step, Step};
+use asl::{RunOptions, Runner, TaskError, TaskInvoker};
+use tsmigrate_core::config::{self, LocalSecrets};
+use tsmigrate_core::state::ChunkStatus;
+use tsmigrate_core::steps::{self, run_step, Step};
 
 /// The ASL file, compiled in so the binary runs anywhere.
 pub const MIGRATION_ASL: &str = include_str!("../../statemachine/migration.asl.json");
@@ -62,7 +62,7 @@ impl TaskInvoker for LocalInvoker {
                 run_step(step, input, secrets.as_ref()).await
             }));
             match (&mut task.0).await {
-                Ok(r) => r.map_err(TaskError::from),
+                Ok(r) => r.map_err(task_error),
                 Err(e) => Err(TaskError::new(
                     "States.TaskFailed",
                     format!("the {resource} step stopped: {e}"),
@@ -70,6 +70,11 @@ impl TaskInvoker for LocalInvoker {
             }
         })
     }
+}
+
+/// A step's error as the state machine sees it: its stable name is what Retry/Catch match.
+pub fn task_error(e: steps::StepError) -> TaskError {
+    TaskError::new(e.name.as_str(), e.message)
 }
 
 pub async fn run(path: &Path, mode: &str) -> i32 {
@@ -85,6 +90,10 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
         return 2;
     }
     let secrets = cfg.detach_literal_secrets();
+    if let Err(e) = super::embedded::resolve(&mut cfg, &secrets).await {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let runner = match Runner::parse(MIGRATION_ASL, &local_substitutions()) {
         Ok(r) => r,
         Err(e) => {
@@ -135,7 +144,7 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
         Some(Ok(result)) => {
             let last = result.last();
             match last.map(|e| &e.status) {
-                Some(crate::runner::Status::Succeeded) if result.pending.is_empty() => {
+                Some(asl::Status::Succeeded) if result.pending.is_empty() => {
                     println!(
                         "migration {} succeeded in {:.1} s ({} execution{})",
                         cfg.migration_id,
@@ -149,7 +158,7 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
                     );
                     0
                 }
-                Some(crate::runner::Status::Failed { error, cause }) => {
+                Some(asl::Status::Failed { error, cause }) => {
                     println!("migration {} FAILED: {error}: {cause}", cfg.migration_id);
                     1
                 }
@@ -170,7 +179,7 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
 
 /// Source row estimates per table (information_schema; approximate), for the ETA.
 async fn row_estimates(ctx: &steps::Context) -> HashMap<String, u64> {
-    let Ok(mut conn) = crate::mysql::connect(&ctx.source).await else {
+    let Ok(mut conn) = tsmigrate_core::mysql::connect(&ctx.source).await else {
         return HashMap::new();
     };
     let estimates = match steps::objects::select(&mut conn, &ctx.config).await {
@@ -181,7 +190,7 @@ async fn row_estimates(ctx: &steps::Context) -> HashMap<String, u64> {
             .collect(),
         Err(_) => HashMap::new(),
     };
-    crate::mysql::close(conn).await;
+    tsmigrate_core::mysql::close(conn).await;
     estimates
 }
 
@@ -194,7 +203,7 @@ struct TableProgress {
     chunks: usize,
 }
 
-fn table_progress(chunks: &[crate::state::ChunkRecord]) -> Vec<TableProgress> {
+fn table_progress(chunks: &[tsmigrate_core::state::ChunkRecord]) -> Vec<TableProgress> {
     let mut per: Vec<TableProgress> = Vec::new();
     for c in chunks {
         let i = match per.iter().position(|p| p.table == c.table) {
@@ -351,12 +360,12 @@ mod tests {
 
     #[test]
     fn table_progress_sums_chunks_per_table_in_plan_order() {
-        let mut a = crate::state::ChunkRecord::new(0, "b", None, None);
+        let mut a = tsmigrate_core::state::ChunkRecord::new(0, "b", None, None);
         a.rows = 5;
         a.status = ChunkStatus::Done;
-        let mut b = crate::state::ChunkRecord::new(1, "a", None, None);
+        let mut b = tsmigrate_core::state::ChunkRecord::new(1, "a", None, None);
         b.rows = 7;
-        let mut c = crate::state::ChunkRecord::new(2, "b", None, None);
+        let mut c = tsmigrate_core::state::ChunkRecord::new(2, "b", None, None);
         c.rows = 1;
         let per = table_progress(&[a, b, c]);
         assert_eq!(per.len(), 2);

@@ -2,14 +2,17 @@
 
 use std::path::Path;
 
-use crate::config;
-use crate::steps::{self, Context, Status, StepError};
+use tsmigrate_core::config;
+use tsmigrate_core::steps::{self, Context, Status, StepError};
 
 /// Exit codes: 0 ok, 1 the step said no (a check failed, a conflict), 2 it could not run.
 async fn context(path: &Path) -> Result<Context, (i32, String)> {
     let mut cfg = config::load(path).map_err(|e| (2, e.to_string()))?;
     // Literal secrets of local setups stay in this process, never in payloads.
     let literal = cfg.detach_literal_secrets();
+    super::embedded::resolve(&mut cfg, &literal)
+        .await
+        .map_err(|e| (2, e))?;
     Context::new(cfg, &literal)
         .await
         .map_err(|e: StepError| (2, e.to_string()))
@@ -131,13 +134,13 @@ pub async fn status(path: &Path) -> i32 {
         let chunks = store.chunks().await.unwrap_or_default();
         let done = chunks
             .iter()
-            .filter(|c| c.status == crate::state::ChunkStatus::Done)
+            .filter(|c| c.status == tsmigrate_core::state::ChunkStatus::Done)
             .count();
         let rows: u64 = chunks.iter().map(|c| c.rows).sum();
         let checkpoint = store.checkpoint().await?;
         let lease = store.lease().await?;
         let dirty = store.dirty_count().await?;
-        Ok::<_, crate::state::StateError>((
+        Ok::<_, tsmigrate_core::state::StateError>((
             status,
             chunks.len(),
             done,

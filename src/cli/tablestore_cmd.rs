@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use futures_util::StreamExt;
 
-use crate::tablestore::client::{Client, ClientConfig};
-use crate::tablestore::read::{Direction, RangeRequest, ReadOptions};
-use crate::tablestore::row::PrimaryKey;
-use crate::tablestore::server::{self, ServerConfig};
-use crate::tablestore::{Cell, PkValue, Value};
+use tablestore::client::{Client, ClientConfig};
+use tablestore::read::{Direction, RangeRequest, ReadOptions};
+use tablestore::row::PrimaryKey;
+use tablestore::{Cell, PkValue, Value};
+use tablestore_server::ServerConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum TablestoreCommand {
@@ -119,7 +119,9 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         max_tables: a.max_tables,
         cache_bytes: 64 * 1024 * 1024,
     };
-    let srv = server::start(cfg).await.map_err(|e| e.to_string())?;
+    let srv = tablestore_server::start(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
     // The first stdout line is the endpoint: scripts wait for it.
     println!("{}", srv.endpoint());
     tokio::signal::ctrl_c()
@@ -145,7 +147,7 @@ async fn scan(e: EndpointArgs, table: &str, limit: usize) -> Result<(), String> 
             d.def
                 .primary_key
                 .iter()
-                .map(|p| crate::tablestore::PkColumn {
+                .map(|p| tablestore::PkColumn {
                     name: p.name.clone(),
                     value: v.clone(),
                 })

@@ -1,0 +1,255 @@
+//! The migration lease (invariant 4): one writer per migration.
+//!
+//! The `lease` row holds `owner` and `expires_at` (unix ms). It is created only with
+//! `EXPECT_NOT_EXIST` and changed only under a column condition on the exact owner and expiry
+//! that were read, so of two racing acquirers exactly one wins; the other re-reads and sees
+//! the winner's lease.
+
+use std::time::{Duration, SystemTime};
+
+use super::columns::Cols;
+use super::{condition_failed, from_unix_millis, unix_millis, StateError, StateStore};
+use tablestore::{
+    Cell, CellOp, ColumnCondition, Comparator, Condition, LogicalOp, Row, RowExistence, Value,
+};
+
+const KEY: &str = "lease";
+/// Rounds of read + conditional write before giving up under contention.
+const ATTEMPTS: usize = 8;
+
+/// Who holds a migration's lease, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub expires_at: SystemTime,
+}
+
+impl Lease {
+    /// Whether the lease has expired at `now` (an expired lease may be taken over).
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        now >= self.expires_at
+    }
+}
+
+fn equals(column: &str, value: impl Into<Value>) -> ColumnCondition {
+    ColumnCondition::Single {
+        column: column.into(),
+        comparator: Comparator::Equal,
+        value: value.into(),
+        pass_if_missing: false,
+        latest_version_only: true,
+    }
+}
+
+impl StateStore {
+    /// The current lease, expired or not; `None` when nobody holds it.
+    pub async fn lease(&self) -> Result<Option<Lease>, StateError> {
+        match self.get(KEY).await? {
+            None => Ok(None),
+            Some(row) => {
+                let c = Cols::new(&row);
+                Ok(Some(Lease {
+                    owner: c.str("owner")?.to_owned(),
+                    expires_at: from_unix_millis(c.int("expires_at")?),
+                }))
+            }
+        }
+    }
+
+    /// Takes the lease for `owner` until now + `ttl`. Succeeds when nobody holds it, when it
+    /// expired, or when `owner` already holds it (re-entrant: the same execution re-invoking a
+    /// step; the expiry is extended). Otherwise [`StateError::LeaseHeld`].
+    pub async fn acquire_lease(&self, owner: &str, ttl: Duration) -> Result<Lease, StateError> {
+        check_owner(owner)?;
+        let mut last_seen = None;
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            let next = Lease {
+                owner: owner.to_owned(),
+                // Stored in ms: answer exactly what a later read returns.
+                expires_at: from_unix_millis(unix_millis(now + ttl)),
+            };
+            let current = self.lease().await?;
+            let result = match &current {
+                None => {
+                    let row = self.lease_row(&next, now);
+                    self.client
+                        .put_row(
+                            &self.table,
+                            &row,
+                            &Condition::expect(RowExistence::ExpectNotExist),
+                        )
+                        .await
+                }
+                Some(cur) if cur.owner == owner || cur.is_expired_at(now) => {
+                    let cond = Condition::expect(RowExistence::ExpectExist).with_column(
+                        ColumnCondition::Composite {
+                            op: LogicalOp::And,
+                            conditions: vec![
+                                equals("owner", cur.owner.as_str()),
+                                equals("expires_at", unix_millis(cur.expires_at)),
+                            ],
+                        },
+                    );
+                    self.client
+                        .update_row(&self.table, &self.pk(KEY), &lease_ops(&next, now), &cond)
+                        .await
+                }
+                Some(cur) => {
+                    return Err(StateError::LeaseHeld {
+                        migration_id: self.migration_id.clone(),
+                        owner: cur.owner.clone(),
+                        expires_at: cur.expires_at,
+                    })
+                }
+            };
+            match result {
+                Ok(()) => {
+                    match &current {
+                        Some(cur) if cur.owner != owner => tracing::warn!(
+                            migration = %self.migration_id,
+                            owner,
+                            previous_owner = %cur.owner,
+                            "took over an expired migration lease"
+                        ),
+                        Some(_) => tracing::debug!(
+                            migration = %self.migration_id,
+                            owner,
+                            "re-acquired own migration lease"
+                        ),
+                        None => tracing::info!(
+                            migration = %self.migration_id,
+                            owner,
+                            "acquired the migration lease"
+                        ),
+                    }
+                    return Ok(next);
+                }
+                // Someone changed the row between our read and write (or the client retried
+                // our own write after a lost answer): read again and decide again.
+                Err(e) if condition_failed(&e) => last_seen = current,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let holder = match self.lease().await? {
+            Some(l) => l,
+            None => last_seen.unwrap_or(Lease {
+                owner: "(contended)".into(),
+                expires_at: self.now(),
+            }),
+        };
+        Err(StateError::LeaseHeld {
+            migration_id: self.migration_id.clone(),
+            owner: holder.owner,
+            expires_at: holder.expires_at,
+        })
+    }
+
+    /// Extends `owner`'s lease to now + `ttl`; only while `owner` still holds it (even if it
+    /// expired, as long as nobody took it over). Another holder → [`StateError::LeaseHeld`];
+    /// no lease at all → [`StateError::LeaseLost`].
+    pub async fn renew_lease(&self, owner: &str, ttl: Duration) -> Result<Lease, StateError> {
+        check_owner(owner)?;
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            let next = Lease {
+                owner: owner.to_owned(),
+                // Stored in ms: answer exactly what a later read returns.
+                expires_at: from_unix_millis(unix_millis(now + ttl)),
+            };
+            let cond =
+                Condition::expect(RowExistence::ExpectExist).with_column(equals("owner", owner));
+            match self
+                .client
+                .update_row(&self.table, &self.pk(KEY), &lease_ops(&next, now), &cond)
+                .await
+            {
+                Ok(()) => {
+                    tracing::debug!(migration = %self.migration_id, owner, "renewed the migration lease");
+                    return Ok(next);
+                }
+                Err(e) if condition_failed(&e) => match self.lease().await? {
+                    None => return Err(self.lease_lost(owner)),
+                    Some(cur) if cur.owner != owner => return Err(self.held(cur)),
+                    // Ours after all (a concurrent re-acquire by the same owner): try again.
+                    Some(_) => continue,
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(self.lease_lost(owner))
+    }
+
+    /// Gives the lease up. Only its owner may; releasing when nobody holds it is fine.
+    /// Another holder → [`StateError::LeaseHeld`].
+    pub async fn release_lease(&self, owner: &str) -> Result<(), StateError> {
+        check_owner(owner)?;
+        for _ in 0..ATTEMPTS {
+            let cond =
+                Condition::expect(RowExistence::ExpectExist).with_column(equals("owner", owner));
+            match self
+                .client
+                .delete_row(&self.table, &self.pk(KEY), &cond)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(migration = %self.migration_id, owner, "released the migration lease");
+                    return Ok(());
+                }
+                Err(e) if condition_failed(&e) => match self.lease().await? {
+                    None => return Ok(()),
+                    Some(cur) if cur.owner != owner => return Err(self.held(cur)),
+                    Some(_) => continue,
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self.lease().await? {
+            Some(cur) => Err(self.held(cur)),
+            None => Ok(()),
+        }
+    }
+
+    fn lease_row(&self, lease: &Lease, now: SystemTime) -> Row {
+        self.row(
+            KEY,
+            vec![
+                Cell::new("owner", lease.owner.as_str()),
+                Cell::new("expires_at", unix_millis(lease.expires_at)),
+                Cell::new("updated_at", unix_millis(now)),
+            ],
+        )
+    }
+
+    fn held(&self, cur: Lease) -> StateError {
+        StateError::LeaseHeld {
+            migration_id: self.migration_id.clone(),
+            owner: cur.owner,
+            expires_at: cur.expires_at,
+        }
+    }
+
+    fn lease_lost(&self, owner: &str) -> StateError {
+        StateError::LeaseLost {
+            migration_id: self.migration_id.clone(),
+            owner: owner.to_owned(),
+        }
+    }
+}
+
+fn lease_ops(lease: &Lease, now: SystemTime) -> Vec<CellOp> {
+    vec![
+        CellOp::Put(Cell::new("owner", lease.owner.as_str())),
+        CellOp::Put(Cell::new("expires_at", unix_millis(lease.expires_at))),
+        CellOp::Put(Cell::new("updated_at", unix_millis(now))),
+    ]
+}
+
+fn check_owner(owner: &str) -> Result<(), StateError> {
+    if owner.is_empty() {
+        return Err(StateError::Invalid(
+            "a lease owner must be a non-empty name (the execution name)".into(),
+        ));
+    }
+    Ok(())
+}

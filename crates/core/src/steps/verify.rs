@@ -1,0 +1,275 @@
+//! `verify`: compares source and destination per chunk: each source row (read like the copy
+//! reads it, converted by the same mapping) against the destination row with its key
+//! (BatchGetRow), by a hash of the mapped values. Whole-table runs also walk the destination
+//! keys, which finds (and names) rows the source does not have. AWS DMS cannot validate
+//! DynamoDB targets; this does the equivalent for Tablestore.
+//!
+//! In `update_row` mode the destination row may carry columns the migration does not own
+//! (another writer's); only the mapped columns are compared.
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::context::Context;
+use super::copy::{chunk_query, pk_text, table_mapping};
+use super::error::StepError;
+use super::lifecycle::state_store;
+use crate::config::WriteMode;
+use crate::mapping::convert::{row_hash, RowConverter};
+use crate::mapping::TableMapping;
+use crate::mysql::chunk_reader::read_page;
+use crate::mysql::{self, Conn};
+use crate::state::ChunkRecord;
+use tablestore::read::{Direction, RangeRequest, ReadOptions};
+use tablestore::{PkColumn, PkValue, PrimaryKey, Row};
+
+/// Keys listed in the output at most (the counts are always complete).
+const MAX_LISTED: usize = 100;
+/// BatchGetRow takes at most 100 keys.
+const GET_BATCH: usize = 100;
+/// Source keys remembered per table to name extra destination rows: 8 bytes each (80 MB at
+/// most). Past it, extra rows are counted (destination rows minus source rows), not named.
+const MAX_KEYSET: usize = 10_000_000;
+
+/// Source keys of one table seen by a whole-table verify, as 64-bit hashes.
+#[derive(Default)]
+struct KeySet {
+    hashes: Vec<u64>,
+    overflow: bool,
+}
+
+impl KeySet {
+    fn add(&mut self, pk: &PrimaryKey) {
+        if self.hashes.len() < MAX_KEYSET {
+            self.hashes.push(key_hash(pk));
+        } else {
+            self.overflow = true;
+        }
+    }
+}
+
+/// A fixed-key SipHash of a mapped primary key (the same in every process).
+fn key_hash(pk: &PrimaryKey) -> u64 {
+    #[allow(deprecated)] // SipHasher: a stable, fixed-key hash is what we want here.
+    let mut h = std::hash::SipHasher::new();
+    pk.hash(&mut h);
+    h.finish()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct VerifyOutput {
+    pub matched: u64,
+    /// Source rows absent from the destination.
+    pub missing: u64,
+    /// Rows whose values differ.
+    pub different: u64,
+    /// Destination rows without a source row (whole-table runs only).
+    pub extra: u64,
+    /// Source rows that cannot be mapped (recorded as dirty data by the copy).
+    pub dirty: u64,
+    /// `table key: missing|different` (first 100), and extra-row notes.
+    pub mismatched: Vec<String>,
+}
+
+impl VerifyOutput {
+    pub fn is_clean(&self) -> bool {
+        self.missing == 0 && self.different == 0 && self.extra == 0
+    }
+
+    fn note(&mut self, s: String) {
+        if self.mismatched.len() < MAX_LISTED {
+            self.mismatched.push(s);
+        }
+    }
+}
+
+/// Verifies one chunk, or every chunk of the plan (plus destination row counts) when `chunk`
+/// is `None`.
+pub async fn verify(ctx: &Context, chunk: Option<u32>) -> Result<VerifyOutput, StepError> {
+    let store = state_store(ctx);
+    let chunks: Vec<ChunkRecord> = match chunk {
+        Some(i) => store.chunk(i).await?.into_iter().collect(),
+        None => store.chunks().await?,
+    };
+    let mut out = VerifyOutput::default();
+    let mut conn = mysql::connect_for_reading(&ctx.source).await?;
+    let result = async {
+        // Whole-table runs remember source keys per table to name extra destination rows.
+        let mut per_table: Vec<(String, u64, KeySet)> = Vec::new();
+        for c in &chunks {
+            let i = match per_table.iter().position(|(t, _, _)| *t == c.table) {
+                Some(i) => i,
+                None => {
+                    per_table.push((c.table.clone(), 0, KeySet::default()));
+                    per_table.len() - 1
+                }
+            };
+            let keys = if chunk.is_none() {
+                Some(&mut per_table[i].2)
+            } else {
+                None
+            };
+            let seen = verify_chunk(ctx, &mut conn, c, &mut out, keys).await?;
+            per_table[i].1 += seen;
+        }
+        if chunk.is_none() {
+            for (table, source_rows, mut keys) in per_table {
+                let m = table_mapping(ctx, &mut conn, &table).await?;
+                keys.hashes.sort_unstable();
+                let (dest, extra) = walk_destination(ctx, &m, &keys, &mut out).await?;
+                if keys.overflow {
+                    if dest > source_rows {
+                        out.extra += dest - source_rows;
+                        out.note(format!(
+                            "{table}: destination has {dest} rows, source {source_rows} \
+                             (too many rows to name the extra ones)"
+                        ));
+                    }
+                } else {
+                    out.extra += extra;
+                }
+            }
+        }
+        Ok::<_, StepError>(())
+    }
+    .await;
+    mysql::close(conn).await;
+    result?;
+    Ok(out)
+}
+
+/// Returns the number of mappable source rows seen.
+async fn verify_chunk(
+    ctx: &Context,
+    conn: &mut Conn,
+    chunk: &ChunkRecord,
+    out: &mut VerifyOutput,
+    mut keys: Option<&mut KeySet>,
+) -> Result<u64, StepError> {
+    let mapping = table_mapping(ctx, conn, &chunk.table).await?;
+    let converter = RowConverter::new(&mapping);
+    let db = ctx.config.source.database.clone();
+    let mut from_start = chunk.clone();
+    from_start.cursor = None;
+    let mut query = chunk_query(ctx, &mapping, &from_start)?;
+    let read = ReadOptions {
+        columns_to_get: owned_columns(ctx, &mapping),
+        ..Default::default()
+    };
+    let mut seen = 0u64;
+    loop {
+        let page = read_page(conn, &db, &query).await?;
+        let mut expected: Vec<Row> = Vec::with_capacity(page.rows.len());
+        for r in &page.rows {
+            match converter.to_put_row(r) {
+                Ok(row) => expected.push(row),
+                Err(_) => out.dirty += 1,
+            }
+        }
+        seen += expected.len() as u64;
+        if let Some(keys) = keys.as_deref_mut() {
+            for r in &expected {
+                keys.add(&r.primary_key);
+            }
+        }
+        for group in expected.chunks(GET_BATCH) {
+            let keys: Vec<PrimaryKey> = group.iter().map(|r| r.primary_key.clone()).collect();
+            let got = ctx
+                .destination
+                .batch_get_row(&mapping.target_name, &keys, &read)
+                .await?;
+            for (want, got) in group.iter().zip(got) {
+                match got.map_err(tablestore::Error::Service)? {
+                    None => {
+                        out.missing += 1;
+                        out.note(format!(
+                            "{} {}: missing",
+                            chunk.table,
+                            pk_text(&want.primary_key)
+                        ));
+                    }
+                    Some(row) if row_hash(&row) != row_hash(want) => {
+                        out.different += 1;
+                        out.note(format!(
+                            "{} {}: different",
+                            chunk.table,
+                            pk_text(&want.primary_key)
+                        ));
+                    }
+                    Some(_) => out.matched += 1,
+                }
+            }
+        }
+        let last = page.is_last(&query);
+        match (last, page.last_key) {
+            (false, Some(k)) => query = query.after(k),
+            _ => break,
+        }
+    }
+    Ok(seen)
+}
+
+/// The columns verify reads: all (empty list) in `overwrite_row` mode, where the migration
+/// owns whole rows; the mapped ones in `update_row` mode (key columns included, so a row
+/// whose mapped attributes are all NULL still comes back).
+fn owned_columns(ctx: &Context, m: &TableMapping) -> Vec<String> {
+    match ctx.config.write_mode {
+        WriteMode::OverwriteRow => Vec::new(),
+        WriteMode::UpdateRow => m.columns().map(|c| c.target_name.clone()).collect(),
+    }
+}
+
+/// Walks a destination table's keys: returns its row count and the number of rows whose key
+/// is not among the source's (`keys`, sorted), naming them.
+async fn walk_destination(
+    ctx: &Context,
+    m: &TableMapping,
+    keys: &KeySet,
+    out: &mut VerifyOutput,
+) -> Result<(u64, u64), StepError> {
+    let bound = |v: PkValue| {
+        PrimaryKey(
+            m.key
+                .iter()
+                .map(|k| PkColumn {
+                    name: k.target_name.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+        )
+    };
+    let key_names: BTreeSet<String> = m.key.iter().map(|k| k.target_name.clone()).collect();
+    let req = RangeRequest {
+        direction: Direction::Forward,
+        start: bound(PkValue::InfMin),
+        end: bound(PkValue::InfMax),
+        limit: None,
+        read: ReadOptions {
+            columns_to_get: key_names.into_iter().take(1).collect(),
+            ..Default::default()
+        },
+    };
+    let (mut n, mut extra) = (0u64, 0u64);
+    let mut rows = Box::pin(ctx.destination.range_stream(&m.target_name, req));
+    while let Some(r) = rows.next().await {
+        let row = r?;
+        n += 1;
+        if !keys.overflow
+            && keys
+                .hashes
+                .binary_search(&key_hash(&row.primary_key))
+                .is_err()
+        {
+            extra += 1;
+            out.note(format!(
+                "{} {}: extra (not in the source)",
+                m.source_name,
+                pk_text(&row.primary_key)
+            ));
+        }
+    }
+    Ok((n, extra))
+}

@@ -1,0 +1,417 @@
+//! The batch writer: turns a stream of row changes into BatchWriteRow (or BulkImport)
+//! requests of at most 200 rows / 4 MB, with bounded concurrency and per-key order.
+//!
+//! Rows are routed to lanes by a hash of (table, primary key). A lane sends its requests one
+//! after another, so two changes to one key are never in flight together and apply in order;
+//! lanes run concurrently (at most `concurrency` requests at once). Within a request a key
+//! appears once: a second change to a key already in the open batch closes that batch first.
+//! Rows that fail retriably are re-sent (only those rows) before the lane moves on; rows that
+//! fail permanently are handed back in the flush report for the dirty-data policy. A request
+//! the service rejects as a whole (a 4xx) is split in halves until the offending rows are
+//! isolated, so one bad row never fails its neighbours.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use prost::encoding::encoded_len_varint;
+use prost::Message;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::client::{BatchRow, Client, RetryPolicy, RowResult};
+use super::convert;
+use super::error::{Error, ServiceError};
+use super::row::RowExistence;
+
+/// Which multi-row API carries the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteApi {
+    #[default]
+    BatchWriteRow,
+    /// One table per request, no conditions; the service's bulk-load path.
+    BulkImport,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub api: WriteApi,
+    /// Lanes (DTS "bucket count"): per-key ordering domains.
+    pub lanes: usize,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Rows buffered per lane before `write` waits.
+    pub queue_size: usize,
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    /// Re-sends of rows that failed retriably, and their backoff.
+    pub row_retry: RetryPolicy,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            api: WriteApi::BatchWriteRow,
+            lanes: 8,
+            concurrency: 8,
+            queue_size: 1024,
+            max_rows: crate::limits::MAX_BATCH_WRITE_ROWS,
+            max_bytes: crate::limits::MAX_BATCH_WRITE_BYTES,
+            row_retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A row the destination refused for good.
+#[derive(Debug, Clone)]
+pub struct FailedRow {
+    pub row: BatchRow,
+    pub error: ServiceError,
+}
+
+/// What a flush acknowledges.
+#[derive(Debug, Default)]
+pub struct FlushReport {
+    /// Rows acknowledged by the destination since the last flush.
+    pub rows_written: u64,
+    /// Request bytes sent for them.
+    pub bytes_written: u64,
+    pub requests: u64,
+    pub failed: Vec<FailedRow>,
+}
+
+impl FlushReport {
+    fn absorb(&mut self, o: FlushReport) {
+        self.rows_written += o.rows_written;
+        self.bytes_written += o.bytes_written;
+        self.requests += o.requests;
+        self.failed.extend(o.failed);
+    }
+}
+
+enum LaneMsg {
+    /// A row and its `key_hash`.
+    Row(BatchRow, u64),
+    /// Rows and their `key_hash`es, in order.
+    Rows(Vec<(BatchRow, u64)>),
+    Flush(oneshot::Sender<Result<FlushReport, Error>>),
+}
+
+/// See the module docs. Cloning is not offered: one writer feeds one set of lanes.
+pub struct BatchWriter {
+    lanes: Vec<mpsc::Sender<LaneMsg>>,
+    tasks: Vec<JoinHandle<()>>,
+    api: WriteApi,
+}
+
+impl BatchWriter {
+    pub fn new(client: Client, opts: BatchOptions) -> Self {
+        let lanes_n = opts.lanes.max(1);
+        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let per_lane = (opts.queue_size / lanes_n).max(1);
+        let mut lanes = Vec::with_capacity(lanes_n);
+        let mut tasks = Vec::with_capacity(lanes_n);
+        for _ in 0..lanes_n {
+            let (tx, rx) = mpsc::channel(per_lane);
+            let lane = Lane {
+                client: client.clone(),
+                opts: opts.clone(),
+                permits: permits.clone(),
+                batch: Vec::new(),
+                tables: Vec::new(),
+                batch_bytes: 0,
+                keys: HashSet::default(),
+                report: FlushReport::default(),
+                fatal: None,
+            };
+            tasks.push(tokio::spawn(lane.run(rx)));
+            lanes.push(tx);
+        }
+        BatchWriter {
+            lanes,
+            tasks,
+            api: opts.api,
+        }
+    }
+
+    /// Queues one change; waits when the lane's queue is full (backpressure).
+    pub async fn write(&self, row: BatchRow) -> Result<(), Error> {
+        let (lane, hash) = self.route(&row)?;
+        self.send(lane, LaneMsg::Row(row, hash)).await
+    }
+
+    /// Queues many changes, in order: one message per lane rather than one per row (a page
+    /// of a copy costs a few channel sends).
+    pub async fn write_all(&self, rows: Vec<BatchRow>) -> Result<(), Error> {
+        let mut per_lane: Vec<Vec<(BatchRow, u64)>> = vec![Vec::new(); self.lanes.len()];
+        for row in rows {
+            let (lane, hash) = self.route(&row)?;
+            per_lane[lane].push((row, hash));
+        }
+        for (lane, rows) in per_lane.into_iter().enumerate() {
+            if !rows.is_empty() {
+                self.send(lane, LaneMsg::Rows(rows)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The lane and `key_hash` of a row; refuses conditions BulkImport cannot carry.
+    fn route(&self, row: &BatchRow) -> Result<(usize, u64), Error> {
+        if self.api == WriteApi::BulkImport
+            && (row.condition.row_existence != RowExistence::Ignore
+                || row.condition.column_condition.is_some())
+        {
+            return Err(Error::InvalidRequest(
+                "BulkImport carries no conditions; use BatchWriteRow for conditional writes".into(),
+            ));
+        }
+        let hash = key_hash(&row.table, row.change.key_bytes());
+        Ok(((hash % self.lanes.len() as u64) as usize, hash))
+    }
+
+    async fn send(&self, lane: usize, msg: LaneMsg) -> Result<(), Error> {
+        match self.lanes.get(lane) {
+            Some(l) => l
+                .send(msg)
+                .await
+                .map_err(|_| Error::InvalidRequest("batch writer lane stopped".into())),
+            None => Err(Error::InvalidRequest(
+                "batch writer has no such lane".into(),
+            )),
+        }
+    }
+
+    /// Sends everything queued and waits for every answer. After Ok, every row written before
+    /// the call is acknowledged or listed in `failed`. Err means some rows' fate is unknown:
+    /// do not checkpoint past them.
+    pub async fn flush(&self) -> Result<FlushReport, Error> {
+        let mut waits = Vec::with_capacity(self.lanes.len());
+        for l in &self.lanes {
+            let (tx, rx) = oneshot::channel();
+            l.send(LaneMsg::Flush(tx))
+                .await
+                .map_err(|_| Error::InvalidRequest("batch writer lane stopped".into()))?;
+            waits.push(rx);
+        }
+        let mut total = FlushReport::default();
+        let mut first_err = None;
+        for w in waits {
+            match w.await {
+                Ok(Ok(r)) => total.absorb(r),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err
+                        .get_or_insert(Error::InvalidRequest("batch writer lane stopped".into()));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+
+    /// Flushes and stops the lanes.
+    pub async fn close(self) -> Result<FlushReport, Error> {
+        let r = self.flush().await;
+        drop(self.lanes);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        r
+    }
+}
+
+/// Hash of (table, primary key): picks the lane and stands for the key in a lane's batch (a
+/// collision only closes a batch early). Fixed seed: the same key always takes the same lane.
+fn key_hash(table: &str, key: &[u8]) -> u64 {
+    let mut h = foldhash::fast::FixedState::with_seed(0x7473_6d69_6772_6174).build_hasher();
+    table.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Exact bytes one row adds to a BatchWriteRowRequest / BulkImportRequest table entry.
+pub fn encoded_row_len(row: &BatchRow, api: WriteApi) -> usize {
+    let change_len = 4 + row.change.len();
+    let mut len = 2 + 1 + encoded_len_varint(change_len as u64) + change_len;
+    if api == WriteApi::BatchWriteRow {
+        let c = convert::condition_to_pb(&row.condition).encoded_len();
+        len += 1 + encoded_len_varint(c as u64) + c;
+    }
+    1 + encoded_len_varint(len as u64) + len
+}
+
+/// Bytes a table entry adds besides its rows (upper bound for the length varint).
+fn table_overhead(table: &str) -> usize {
+    1 + 5 + 1 + encoded_len_varint(table.len() as u64) + table.len()
+}
+
+struct Lane {
+    client: Client,
+    opts: BatchOptions,
+    permits: Arc<Semaphore>,
+    batch: Vec<BatchRow>,
+    /// Distinct tables in `batch`.
+    tables: Vec<Arc<str>>,
+    batch_bytes: usize,
+    /// `key_hash` of each row in `batch`.
+    keys: HashSet<u64, foldhash::fast::RandomState>,
+    report: FlushReport,
+    /// A request-level failure: rows' fate unknown; reported at the next flush.
+    fatal: Option<Error>,
+}
+
+impl Lane {
+    async fn run(mut self, mut rx: mpsc::Receiver<LaneMsg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                LaneMsg::Row(row, hash) => self.push(row, hash).await,
+                LaneMsg::Rows(rows) => {
+                    for (row, hash) in rows {
+                        self.push(row, hash).await;
+                    }
+                }
+                LaneMsg::Flush(reply) => {
+                    self.send_batch().await;
+                    let report = std::mem::take(&mut self.report);
+                    let _ = reply.send(match self.fatal.take() {
+                        Some(e) => Err(e),
+                        None => Ok(report),
+                    });
+                }
+            }
+        }
+        self.send_batch().await;
+    }
+
+    async fn push(&mut self, row: BatchRow, key: u64) {
+        let len = encoded_row_len(&row, self.opts.api);
+        let overhead = table_overhead(&row.table);
+        if len + overhead > self.opts.max_bytes {
+            self.report.failed.push(FailedRow {
+                error: ServiceError::parameter_invalid(format!(
+                    "The row is {len} bytes encoded, over the {} byte request limit.",
+                    self.opts.max_bytes
+                )),
+                row,
+            });
+            return;
+        }
+        let new_table = !self.tables.contains(&row.table);
+        let table_change = self.opts.api == WriteApi::BulkImport
+            && self.tables.first().is_some_and(|t| *t != row.table);
+        let extra = len + if new_table { overhead } else { 0 };
+        if self.batch.len() >= self.opts.max_rows
+            || self.batch_bytes + extra > self.opts.max_bytes
+            || self.keys.contains(&key)
+            || table_change
+        {
+            self.send_batch().await;
+        }
+        let extra = len
+            + if self.tables.contains(&row.table) {
+                0
+            } else {
+                self.tables.push(row.table.clone());
+                overhead
+            };
+        self.batch_bytes += extra;
+        self.keys.insert(key);
+        self.batch.push(row);
+        if self.batch.len() >= self.opts.max_rows {
+            self.send_batch().await;
+        }
+    }
+
+    async fn send_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let bytes = self.batch_bytes as u64;
+        self.batch_bytes = 0;
+        self.keys.clear();
+        self.tables.clear();
+        if self.fatal.is_some() {
+            // Fate of earlier rows unknown: the flush fails; drop instead of reordering.
+            return;
+        }
+        self.report.bytes_written += bytes;
+        self.send_rows(batch).await;
+    }
+
+    /// Sends rows, re-sending retriable row failures and isolating rejected requests.
+    async fn send_rows(&mut self, rows: Vec<BatchRow>) {
+        let mut pending = vec![rows];
+        let mut retry_round = 0u32;
+        while let Some(rows) = pending.pop() {
+            let result = self.request(&rows).await;
+            match result {
+                Ok(results) => {
+                    let mut again = Vec::new();
+                    for (row, r) in rows.into_iter().zip(results) {
+                        match r {
+                            Ok(()) => self.report.rows_written += 1,
+                            Err(e)
+                                if e.is_retriable(true)
+                                    && retry_round < self.opts.row_retry.max_retries =>
+                            {
+                                again.push(row);
+                            }
+                            Err(error) => self.report.failed.push(FailedRow { row, error }),
+                        }
+                    }
+                    if !again.is_empty() {
+                        // Row-level retriable codes are throttling or busy signals.
+                        tokio::time::sleep(self.opts.row_retry.delay(retry_round, true)).await;
+                        retry_round += 1;
+                        pending.push(again);
+                    }
+                }
+                Err(Error::Service(e))
+                    if !e.is_retriable(true) && (400..500).contains(&e.http_status) =>
+                {
+                    if rows.len() == 1 {
+                        let row = rows.into_iter().next();
+                        if let Some(row) = row {
+                            self.report.failed.push(FailedRow { row, error: e });
+                        }
+                    } else {
+                        // Isolate the offending rows; second half pushed first so the first
+                        // half is sent first (per-key order is unaffected: keys are unique).
+                        let mut first = rows;
+                        let second = first.split_off(first.len() / 2);
+                        pending.push(second);
+                        pending.push(first);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = rows.len(), "batch request failed");
+                    self.fatal = Some(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn request(&mut self, rows: &[BatchRow]) -> Result<Vec<RowResult>, Error> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::InvalidRequest("batch writer closed".into()))?;
+        self.report.requests += 1;
+        match self.opts.api {
+            WriteApi::BatchWriteRow => self.client.batch_write_row(rows).await,
+            WriteApi::BulkImport => {
+                let table = rows.first().map(|r| &*r.table).unwrap_or_default();
+                let changes: Vec<_> = rows.iter().map(|r| &r.change).collect();
+                self.client.bulk_import_encoded(table, &changes).await
+            }
+        }
+    }
+}

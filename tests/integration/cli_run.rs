@@ -1,0 +1,222 @@
+//! `tsmigrate run` as a user runs it: the CLI binary against a real MariaDB and the embedded
+//! Tablestore server. A run stopped with Ctrl-C (SIGINT) and started again resumes: chunks
+//! finished before the stop are not copied again, the interrupted chunk continues after its
+//! last acknowledged page (no row counted twice), and verify then sees the destination as
+//! the stopped run left it.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
+use crate::harness::output::text;
+
+const ROWS: u64 = 20_000;
+const CHUNK_ROWS: u64 = 2_000;
+
+fn tsmigrate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
+        .args(args)
+        .output()
+        .expect("run tsmigrate")
+}
+
+/// `chunks: D/T done, R rows copied` from `tsmigrate status`.
+fn chunk_status(config: &str) -> (u64, u64, u64) {
+    let out = tsmigrate(&["status", "--config", config]);
+    assert!(out.status.success(), "status failed: {}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("chunks: "))
+        .unwrap_or_else(|| panic!("no chunks line in status: {stdout}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().expect("number"))
+        .collect();
+    assert_eq!(nums.len(), 3, "unexpected status line {line:?}");
+    (nums[0], nums[1], nums[2])
+}
+
+fn write_config(dir: &Path, db: &MariaDb, database: &str) -> String {
+    write_config_with(
+        dir,
+        db,
+        database,
+        serde_json::json!({
+            "full": {"chunk_rows": CHUNK_ROWS, "page_rows": 250},
+            // One chunk at a time, in plan order, slow enough to stop in the middle.
+            "writer": {"thread_count": 1},
+            "throttle": {"full": {"rps": 2500}}
+        }),
+    )
+}
+
+/// A config for `database` with `extra`'s top-level fields added.
+fn write_config_with(dir: &Path, db: &MariaDb, database: &str, extra: serde_json::Value) -> String {
+    let mut config = serde_json::json!({
+        "migration_id": format!("cli_{database}"),
+        "source": {
+            "host": "127.0.0.1",
+            "port": db.port(),
+            "user": USER,
+            "password": {"value": USER_PASSWORD},
+            "database": database,
+            "tls": "disabled"
+        },
+        "destination": {
+            "endpoint": format!("embedded:{}", dir.join("data").display()),
+            "instance": "local",
+            "access_key_id": {"value": "local-ak"},
+            "access_key_secret": {"value": "local-secret"}
+        },
+        "migration_types": ["schema", "full"],
+        "objects": {"tables": "*"}
+    });
+    if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_run_resumes_where_it_stopped() {
+    let db = MariaDb::shared();
+    let d = db.fresh_database("cli").await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.events (id BIGINT PRIMARY KEY, kind VARCHAR(16), body VARCHAR(64))"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.events SELECT seq, ELT(1 + seq % 3, 'a', 'b', 'c'), REPEAT('x', seq % 60) FROM `{d}`.seq_1_to_{ROWS}"
+    ))
+    .await;
+    db.exec(&format!("ANALYZE TABLE `{d}`.events")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), db, &d);
+
+    // Start, wait until copying is well under way, then Ctrl-C.
+    let child = Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
+        .args(["run", "--config", &config])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tsmigrate run");
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // SAFETY: kill(2) on our own child's pid; no memory is shared.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0, "could not signal the run");
+    let stopped = child.wait_with_output().expect("wait");
+    assert_eq!(
+        stopped.status.code(),
+        Some(130),
+        "a stopped run exits 130: {}",
+        text(&stopped)
+    );
+    assert!(
+        String::from_utf8_lossy(&stopped.stdout).contains("run the same command again to resume"),
+        "{}",
+        text(&stopped)
+    );
+
+    let (done, total, copied) = chunk_status(&config);
+    // Split by the row estimate (ANALYZE's, approximate): about ROWS / CHUNK_ROWS chunks.
+    assert!(
+        (ROWS / CHUNK_ROWS..=ROWS / CHUNK_ROWS + 2).contains(&total),
+        "plan of {total} chunks"
+    );
+    assert!(
+        done >= 1 && done < total,
+        "the test wants a run stopped mid-copy, got {done}/{total} chunks done after {:?}; \
+         adjust the throttle",
+        started.elapsed()
+    );
+    assert!(
+        copied > 0 && copied < ROWS,
+        "{copied} rows copied before the stop"
+    );
+
+    // Chunk 0 (keys 1..=2000) was finished before the stop. Delete one of its rows in the
+    // source: a resumed run does not copy chunk 0 again, so the destination keeps the row.
+    db.exec(&format!("DELETE FROM `{d}`.events WHERE id = 1"))
+        .await;
+
+    let rerun = tsmigrate(&["run", "--config", &config]);
+    assert!(rerun.status.success(), "rerun: {}", text(&rerun));
+    assert!(
+        String::from_utf8_lossy(&rerun.stdout).contains("succeeded"),
+        "{}",
+        text(&rerun)
+    );
+    // Every chunk done; every row counted exactly once across both runs.
+    assert_eq!(chunk_status(&config), (total, total, ROWS));
+
+    // The destination has exactly one row the source no longer has: id 1.
+    let verify = tsmigrate(&["verify", "--config", &config]);
+    let out = String::from_utf8_lossy(&verify.stdout).to_string();
+    assert!(
+        out.contains(&format!(
+            "matched {}, missing 0, different 0, extra 1",
+            ROWS - 1
+        )),
+        "{}",
+        text(&verify)
+    );
+    assert!(
+        out.contains("id=1"),
+        "verify names the extra key: {}",
+        text(&verify)
+    );
+    assert!(!verify.status.success(), "verify fails on a mismatch");
+}
+
+/// More chunks than one execution copies: the run continues as new executions (the runner's
+/// in-process startExecution) until every chunk is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_chunks_than_one_execution_continue_as_new() {
+    let db = MariaDb::shared();
+    let d = db.fresh_database("cli_waves").await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.readings (id INT PRIMARY KEY, v DOUBLE)"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.readings SELECT seq, seq / 7 FROM `{d}`.seq_1_to_5000"
+    ))
+    .await;
+    db.exec(&format!("ANALYZE TABLE `{d}`.readings")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config_with(
+        dir.path(),
+        db,
+        &d,
+        serde_json::json!({"full": {"chunk_rows": 500, "page_rows": 100, "chunks_per_execution": 3}}),
+    );
+    let run = tsmigrate(&["run", "--config", &config]);
+    assert!(run.status.success(), "{}", text(&run));
+    let (done, total, rows) = chunk_status(&config);
+    assert!(total >= 10, "plan of {total} chunks");
+    assert_eq!((done, rows), (total, 5000));
+    // ceil(total / 3) executions, the first plus its successors.
+    let executions = total.div_ceil(3);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains(&format!("({executions} executions)")),
+        "expected {executions} executions: {}",
+        text(&run)
+    );
+    let verify = tsmigrate(&["verify", "--config", &config]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(
+        String::from_utf8_lossy(&verify.stdout)
+            .contains("matched 5000, missing 0, different 0, extra 0"),
+        "{}",
+        text(&verify)
+    );
+}

@@ -19,6 +19,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
+pub mod error;
 pub mod mapping;
 pub mod mysql;
 pub mod state;

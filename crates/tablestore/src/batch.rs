@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::client::{BatchRow, Client, RetryPolicy, RowResult};
 use super::convert;
-use super::error::{Error, ServiceError};
+use super::error::{Error, Replay, ServiceError};
 use super::row::RowExistence;
 
 /// Which multi-row API carries the rows.
@@ -357,7 +357,7 @@ impl Lane {
                         match r {
                             Ok(()) => self.report.rows_written += 1,
                             Err(e)
-                                if e.is_retriable(true)
+                                if e.is_retriable(Replay::Safe)
                                     && retry_round < self.opts.row_retry.max_retries =>
                             {
                                 again.push(row);
@@ -373,7 +373,7 @@ impl Lane {
                     }
                 }
                 Err(Error::Service(e))
-                    if !e.is_retriable(true) && (400..500).contains(&e.http_status) =>
+                    if !e.is_retriable(Replay::Safe) && (400..500).contains(&e.http_status) =>
                 {
                     if rows.len() == 1 {
                         let row = rows.into_iter().next();

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::convert;
 use super::encoded::EncodedChange;
-use super::error::{Error, ServiceError};
+use super::error::{Error, Replay, ServiceError};
 use super::pb;
 use super::plainbuffer::{self, OperationKind};
 use super::read::{Direction, RangePage, RangeRequest, ReadOptions};
@@ -215,14 +215,18 @@ impl Client {
 
     pub async fn create_table(&self, def: &TableDef) -> Result<(), Error> {
         let _: pb::CreateTableResponse = self
-            .call("CreateTable", &convert::create_table_request(def), false)
+            .call(
+                "CreateTable",
+                &convert::create_table_request(def),
+                Replay::Unsafe,
+            )
             .await?;
         Ok(())
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, Error> {
         let r: pb::ListTableResponse = self
-            .call("ListTable", &pb::ListTableRequest {}, true)
+            .call("ListTable", &pb::ListTableRequest {}, Replay::Safe)
             .await?;
         Ok(r.table_names)
     }
@@ -234,7 +238,7 @@ impl Client {
                 &pb::DescribeTableRequest {
                     table_name: table.to_owned(),
                 },
-                true,
+                Replay::Safe,
             )
             .await?;
         convert::describe_from_pb(r).map_err(|e| invalid("DescribeTable", e.message))
@@ -247,7 +251,7 @@ impl Client {
                 &pb::DeleteTableRequest {
                     table_name: table.to_owned(),
                 },
-                false,
+                Replay::Unsafe,
             )
             .await?;
         Ok(())
@@ -267,7 +271,7 @@ impl Client {
                     table_options: Some(convert::options_to_pb(options)),
                     ..Default::default()
                 },
-                false,
+                Replay::Unsafe,
             )
             .await?;
         Ok(convert::options_from_pb(Some(&r.table_options)))
@@ -275,7 +279,7 @@ impl Client {
 
     // ---------------------------------------------------------------- single-row operations
 
-    /// Replaces a row. Writes are keyed and replay-safe, so `idempotent` retries are on.
+    /// Replaces a row. Writes are keyed and replay-safe, so replays are safe.
     pub async fn put_row(
         &self,
         table: &str,
@@ -292,7 +296,7 @@ impl Client {
                     return_content: None,
                     transaction_id: None,
                 },
-                condition.column_condition.is_none(),
+                replay_of(condition),
             )
             .await?;
         Ok(())
@@ -321,7 +325,11 @@ impl Client {
                     transaction_id: None,
                 },
                 // An increment applied twice is not harmless; conditional writes neither.
-                !has_increment && condition.column_condition.is_none(),
+                if has_increment {
+                    Replay::Unsafe
+                } else {
+                    replay_of(condition)
+                },
             )
             .await?;
         Ok(())
@@ -345,8 +353,11 @@ impl Client {
                     return_content: None,
                     transaction_id: None,
                 },
-                condition.row_existence == super::row::RowExistence::Ignore
-                    && condition.column_condition.is_none(),
+                if condition.row_existence == super::row::RowExistence::Ignore {
+                    replay_of(condition)
+                } else {
+                    Replay::Unsafe
+                },
             )
             .await?;
         Ok(())
@@ -372,7 +383,7 @@ impl Client {
                     filter: read.filter.as_ref().map(super::filter::encode_condition),
                     ..Default::default()
                 },
-                true,
+                Replay::Safe,
             )
             .await?;
         if r.row.is_empty() {
@@ -412,7 +423,7 @@ impl Client {
                         .map(super::filter::encode_condition),
                     ..Default::default()
                 },
-                true,
+                Replay::Safe,
             )
             .await?;
         let rows = plainbuffer::decode_rows(&r.rows)
@@ -490,7 +501,7 @@ impl Client {
                         ..Default::default()
                     }],
                 },
-                true,
+                Replay::Safe,
             )
             .await?;
         let t = r
@@ -539,8 +550,9 @@ impl Client {
             }
         }
         let body = wire::batch_write_row(rows, &tables);
-        let resp: pb::BatchWriteRowResponse =
-            self.call_encoded("BatchWriteRow", body, true).await?;
+        let resp: pb::BatchWriteRowResponse = self
+            .call_encoded("BatchWriteRow", body, Replay::Safe)
+            .await?;
         let mut out: Vec<Option<RowResult>> = vec![None; rows.len()];
         for t in resp.tables {
             let Some((_, idx)) = tables.iter().find(|(n, _)| *n == t.table_name) else {
@@ -587,7 +599,8 @@ impl Client {
     ) -> Result<Vec<RowResult>, Error> {
         let n = changes.len();
         let body = wire::bulk_import(table, changes);
-        let resp: pb::BulkImportResponse = self.call_encoded("BulkImport", body, true).await?;
+        let resp: pb::BulkImportResponse =
+            self.call_encoded("BulkImport", body, Replay::Safe).await?;
         if resp.rows.len() != n {
             return Err(invalid(
                 "BulkImport",
@@ -609,16 +622,15 @@ impl Client {
 
     // ---------------------------------------------------------------- transport
 
-    /// Sends one call with retries. `idempotent` widens retries to transport errors and
-    /// server-side failures (see `ServiceError::is_retriable`).
+    /// Sends one call with retries; a [`Replay::Safe`] call is also retried after transport
+    /// errors and server-side failures (see `ServiceError::is_retriable`).
     pub async fn call<Req: Message, Resp: Message + Default>(
         &self,
         action: &str,
         req: &Req,
-        idempotent: bool,
+        replay: Replay,
     ) -> Result<Resp, Error> {
-        self.call_encoded(action, req.encode_to_vec(), idempotent)
-            .await
+        self.call_encoded(action, req.encode_to_vec(), replay).await
     }
 
     /// `call` with the request already encoded.
@@ -626,7 +638,7 @@ impl Client {
         &self,
         action: &str,
         body: Vec<u8>,
-        idempotent: bool,
+        replay: Replay,
     ) -> Result<Resp, Error> {
         // Shared, not copied, by every attempt.
         let body = bytes::Bytes::from(body);
@@ -643,7 +655,7 @@ impl Client {
                     let throttled = e.service().is_some_and(ServiceError::is_throttling);
                     let delay = policy.delay(attempt, throttled);
                     if attempt >= policy.max_retries
-                        || !e.is_retriable(idempotent)
+                        || !e.is_retriable(replay)
                         || started.elapsed() + delay > policy.deadline
                     {
                         return Err(e);
@@ -836,6 +848,15 @@ fn row_error(e: Option<pb::Error>) -> ServiceError {
             s
         }
         None => ServiceError::internal("row failed without an error description"),
+    }
+}
+
+/// A keyed write is replay-safe unless a column condition may read the row it wrote itself.
+fn replay_of(condition: &Condition) -> Replay {
+    if condition.column_condition.is_none() {
+        Replay::Safe
+    } else {
+        Replay::Unsafe
     }
 }
 

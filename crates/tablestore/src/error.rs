@@ -138,12 +138,9 @@ impl ServiceError {
         ) || self.http_status >= 500
     }
 
-    /// Whether this error is retriable for an operation of the given idempotency.
-    ///
-    /// tsmigrate's writes are keyed by primary key and replay-safe (design §2.1), so the
-    /// migration engine treats its own writes as idempotent; `idempotent` says so per call.
-    pub fn is_retriable(&self, idempotent: bool) -> bool {
-        self.is_always_retriable() || (idempotent && self.is_retriable_for_reads())
+    /// Whether sending the call again may succeed.
+    pub fn is_retriable(&self, replay: Replay) -> bool {
+        self.is_always_retriable() || (replay == Replay::Safe && self.is_retriable_for_reads())
     }
 
     /// Throttling codes get a longer base backoff, as the Python SDK does.
@@ -153,6 +150,27 @@ impl ServiceError {
             code::SERVER_BUSY | code::NOT_ENOUGH_CAPACITY_UNIT | code::OPERATION_THROTTLED
         ) || (self.code == code::QUOTA_EXHAUSTED && self.is_always_retriable())
     }
+}
+
+/// Whether a call may be sent again when its outcome is unknown (a transport error or a
+/// server-side failure after the request left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Reads, and writes keyed by primary key: sending twice ends in the same state.
+    Safe,
+    /// Table operations (CreateTable): a repeat after an unknown outcome may fail differently.
+    Unsafe,
+}
+
+/// What a failure means for whoever handles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The endpoint could not be reached at all.
+    Connection,
+    /// Retrying later may succeed: throttled, busy, a server-side failure.
+    Transient,
+    /// Retrying cannot help: a bad request, credentials, a missing table, a failed condition.
+    Definite,
 }
 
 /// Everything the Tablestore client can fail with.
@@ -188,13 +206,12 @@ impl Error {
         self.service().map(|e| e.code.as_str())
     }
 
-    /// Retry classification: transport errors and read-retriable codes only for idempotent
-    /// calls; always-retriable codes for all.
-    pub fn is_retriable(&self, idempotent: bool) -> bool {
+    /// Whether sending the call again may succeed: transport errors and server-side failures
+    /// only for replay-safe calls; throttling and busy codes for all.
+    pub fn is_retriable(&self, replay: Replay) -> bool {
         match self {
-            Error::Service(e) => e.is_retriable(idempotent),
-            Error::Transport { .. } => idempotent,
-            Error::InvalidResponse { .. } => idempotent,
+            Error::Service(e) => e.is_retriable(replay),
+            Error::Transport { .. } | Error::InvalidResponse { .. } => replay == Replay::Safe,
             Error::InvalidRequest(_) | Error::Config(_) => false,
         }
     }
@@ -202,6 +219,18 @@ impl Error {
     /// Whether the destination could not be reached at all (feeds Migration.ConnectionFailed).
     pub fn is_connection_failure(&self) -> bool {
         matches!(self, Error::Transport { .. })
+    }
+
+    /// What this failure of a replay-safe call means (every call a migration makes: reads and
+    /// writes keyed by primary key, design §2.1).
+    pub fn class(&self) -> Class {
+        if self.is_connection_failure() {
+            Class::Connection
+        } else if self.is_retriable(Replay::Safe) {
+            Class::Transient
+        } else {
+            Class::Definite
+        }
     }
 }
 

@@ -22,6 +22,6 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/tsmigrate.tablestore.rs"));
 }
 
-pub use error::{Error, ServiceError};
+pub use error::{Class, Error, Replay, ServiceError};
 pub use row::*;
 pub use value::{PkType, PkValue, Value, ValueRef};

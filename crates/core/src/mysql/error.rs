@@ -15,6 +15,8 @@
 
 use std::time::Duration;
 
+use crate::error::{Class, ErrorName};
+
 /// An error of the MySQL source side. Every variant's message ends with the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SourceError {
@@ -111,6 +113,9 @@ pub enum SourceError {
 }
 
 /// Server error codes that mean the connection is gone or cannot be had right now.
+/// The replica protocol's "could not read the binlog" (purged file, unknown position).
+const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
+
 const CONNECTION_CODES: &[u16] = &[
     1040, // ER_CON_COUNT_ERROR: too many connections
     1043, // ER_HANDSHAKE_ERROR: bad handshake
@@ -213,6 +218,28 @@ impl SourceError {
     pub fn is_transient(&self) -> bool {
         self.is_connection_failure()
             || matches!(self, SourceError::Server { code, .. } if TRANSIENT_CODES.contains(code))
+    }
+
+    /// What this failure means for the migration: connection failures and transient codes are
+    /// retried; a purged or unreadable binlog position (1236) and a disabled binlog are
+    /// `Migration.BinlogUnavailable`; a migrated table that vanished is
+    /// `Migration.SchemaConflict`; everything else is definite.
+    pub fn class(&self) -> Class {
+        if self.is_connection_failure() {
+            return Class::Connection;
+        }
+        if self.is_transient() {
+            return Class::Transient;
+        }
+        Class::Definite(match self {
+            SourceError::Server {
+                code: ER_MASTER_FATAL_ERROR_READING_BINLOG,
+                ..
+            }
+            | SourceError::BinlogDisabled { .. } => ErrorName::BinlogUnavailable,
+            SourceError::TableNotFound { .. } => ErrorName::SchemaConflict,
+            _ => ErrorName::Fatal,
+        })
     }
 
     /// The server's error code, when the server answered with one.
@@ -448,5 +475,36 @@ mod tests {
         let e = server(1146);
         assert!(!e.is_transient());
         assert!(e.to_string().contains("table is gone"));
+    }
+
+    #[test]
+    fn classes_name_what_the_migration_does_next() {
+        let purged = SourceError::Server {
+            code: 1236,
+            context: "reading the binlog".into(),
+            state: "HY000".into(),
+            message: "Could not find first log file name in binary log index file".into(),
+        };
+        assert_eq!(
+            purged.class(),
+            Class::Definite(ErrorName::BinlogUnavailable)
+        );
+        let gone = SourceError::TableNotFound {
+            schema: "shop".into(),
+            table: "orders".into(),
+        };
+        assert_eq!(gone.class(), Class::Definite(ErrorName::SchemaConflict));
+        let lock = SourceError::Server {
+            code: 1205,
+            context: "reading the binlog".into(),
+            state: "HY000".into(),
+            message: "Lock wait timeout exceeded".into(),
+        };
+        assert_eq!(lock.class(), Class::Transient);
+        let refused = SourceError::Connect {
+            addr: "127.0.0.1:1".into(),
+            detail: "refused".into(),
+        };
+        assert_eq!(refused.class(), Class::Connection);
     }
 }

@@ -3,6 +3,7 @@
 use std::time::SystemTime;
 
 use super::fmt_time;
+use crate::error::{Class, ErrorName};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -85,15 +86,16 @@ fn seq_text(seq: &Option<u64>) -> String {
 }
 
 impl StateError {
-    /// The destination could not be reached at all (feeds `Migration.ConnectionFailed`).
-    pub fn is_connection_failure(&self) -> bool {
-        matches!(self, StateError::Tablestore(e) if e.is_connection_failure())
-    }
-
-    /// Worth retrying later (feeds `Migration.Transient`): a transport failure or a code the
-    /// service marks retriable. Lease, conflict and corruption errors are never retriable.
-    pub fn is_retriable(&self) -> bool {
-        matches!(self, StateError::Tablestore(e) if e.is_retriable(true))
+    /// What this failure means: the destination's class for a Tablestore error; a lease held
+    /// or lost is `Migration.LeaseHeld`; conflicts and corruption are never retried.
+    pub fn class(&self) -> Class {
+        match self {
+            StateError::Tablestore(e) => Class::of_destination(e),
+            StateError::LeaseHeld { .. } | StateError::LeaseLost { .. } => {
+                Class::Definite(ErrorName::LeaseHeld)
+            }
+            _ => Class::Definite(ErrorName::Fatal),
+        }
     }
 
     pub(super) fn corrupt(key: &str, detail: impl Into<String>) -> Self {

@@ -52,7 +52,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tablestore::batch::{encoded_row_len, WriteApi};
 use tablestore::client::{BatchRow, Client};
-use tablestore::error::code;
+use tablestore::error::{code, Replay};
 use tablestore::read::{Direction, RangeRequest, ReadOptions};
 use tablestore::schema::{PkSchema, TableDef, TableDescription, TableOptions};
 use tablestore::{
@@ -433,7 +433,7 @@ impl StateStore {
             for (row, result) in rows.into_iter().zip(results) {
                 match result {
                     Ok(()) => {}
-                    Err(e) if e.is_retriable(true) && attempt + 1 < BATCH_ROW_ATTEMPTS => {
+                    Err(e) if e.is_retriable(Replay::Safe) && attempt + 1 < BATCH_ROW_ATTEMPTS => {
                         again.push(row)
                     }
                     Err(e) => return Err(TsError::Service(e).into()),

@@ -1,46 +1,12 @@
-//! Step errors with the stable names the state machine's Retry/Catch match on (design §5).
+//! Step errors with the stable names the state machine's Retry/Catch match on (design §5), and
+//! the one conversion of the destination's, the source's and the state store's errors into
+//! them: each of those says what class it is ([`Class`]); the name follows from the class.
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
-/// The error names of design §5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ErrorName {
-    ConnectionFailed,
-    Transient,
-    RetryWindowExceeded,
-    PrecheckFailed,
-    ConfigInvalid,
-    BinlogUnavailable,
-    SchemaConflict,
-    DirtyData,
-    LeaseHeld,
-    Fatal,
-}
-
-impl ErrorName {
-    /// The name as the ASL sees it, e.g. `Migration.ConnectionFailed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorName::ConnectionFailed => "Migration.ConnectionFailed",
-            ErrorName::Transient => "Migration.Transient",
-            ErrorName::RetryWindowExceeded => "Migration.RetryWindowExceeded",
-            ErrorName::PrecheckFailed => "Migration.PrecheckFailed",
-            ErrorName::ConfigInvalid => "Migration.ConfigInvalid",
-            ErrorName::BinlogUnavailable => "Migration.BinlogUnavailable",
-            ErrorName::SchemaConflict => "Migration.SchemaConflict",
-            ErrorName::DirtyData => "Migration.DirtyData",
-            ErrorName::LeaseHeld => "Migration.LeaseHeld",
-            ErrorName::Fatal => "Migration.Fatal",
-        }
-    }
-
-    /// Retried by the state machine (within the configured windows).
-    pub fn is_retriable(self) -> bool {
-        matches!(self, ErrorName::ConnectionFailed | ErrorName::Transient)
-    }
-}
+pub use crate::error::{Class, ErrorName};
+use crate::mysql::SourceError;
+use crate::state::StateError;
 
 /// A step failure: a stable name plus a message that says what is wrong and what to do.
 /// Messages never contain secrets or row data.
@@ -71,28 +37,32 @@ impl fmt::Display for StepError {
 
 impl std::error::Error for StepError {}
 
-impl From<tablestore::Error> for StepError {
-    fn from(e: tablestore::Error) -> Self {
-        let name = if e.is_connection_failure() {
-            ErrorName::ConnectionFailed
-        } else if e.is_retriable(true) {
-            ErrorName::Transient
-        } else {
-            ErrorName::Fatal
+impl StepError {
+    /// The step error for a classified failure; `message` names the side and the fix.
+    pub fn classified(class: Class, message: String) -> Self {
+        let name = match class {
+            Class::Connection => ErrorName::ConnectionFailed,
+            Class::Transient => ErrorName::Transient,
+            Class::Definite(name) => name,
         };
-        StepError::new(name, format!("destination: {e}"))
+        StepError::new(name, message)
     }
 }
 
-impl From<crate::mysql::SourceError> for StepError {
-    fn from(e: crate::mysql::SourceError) -> Self {
-        let name = if e.is_connection_failure() {
-            ErrorName::ConnectionFailed
-        } else if e.is_transient() {
-            ErrorName::Transient
-        } else {
-            ErrorName::Fatal
-        };
-        StepError::new(name, format!("source: {e}"))
+impl From<tablestore::Error> for StepError {
+    fn from(e: tablestore::Error) -> Self {
+        StepError::classified(Class::of_destination(&e), format!("destination: {e}"))
+    }
+}
+
+impl From<SourceError> for StepError {
+    fn from(e: SourceError) -> Self {
+        StepError::classified(e.class(), format!("source: {e}"))
+    }
+}
+
+impl From<StateError> for StepError {
+    fn from(e: StateError) -> Self {
+        StepError::classified(e.class(), e.to_string())
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::context::Context;
-use super::error::{ErrorName, StepError};
+use super::error::StepError;
 use crate::config::MigrationType;
 use crate::mysql;
 use crate::state::{unix_millis, Checkpoint, StateError, StateStore, Status};
@@ -21,18 +21,6 @@ pub fn state_store(ctx: &Context) -> StateStore {
         ctx.config.destination.state_table.clone(),
         ctx.config.migration_id.clone(),
     )
-}
-
-impl From<StateError> for StepError {
-    fn from(e: StateError) -> Self {
-        let name = match &e {
-            StateError::LeaseHeld { .. } | StateError::LeaseLost { .. } => ErrorName::LeaseHeld,
-            e if e.is_connection_failure() => ErrorName::ConnectionFailed,
-            e if e.is_retriable() => ErrorName::Transient,
-            _ => ErrorName::Fatal,
-        };
-        StepError::new(name, e.to_string())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,8 +5,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     tsmigrate::cli::init_tracing();
-    let code = tsmigrate::cli::run(tsmigrate::cli::Cli::parse()).await;
-    std::process::exit(code);
+    tsmigrate::cli::run(tsmigrate::cli::Cli::parse()).await
 }

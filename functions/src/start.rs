@@ -30,6 +30,12 @@
 //! of one migration never write at once anyway: the lease taken by `Begin` fences them
 //! (invariant 4).
 //!
+//! The event shapes are read from `serde_json::Value` by the few fields used, not through
+//! `aws_lambda_events`: its `S3EventRecord` requires `eventTime`, `userIdentity` and
+//! `requestParameters`, which this function never reads (an event without them would be refused
+//! for fields it ignores), it has no type for S3's EventBridge "Object Created" detail, and it
+//! would bring chrono into the Lambda build for one envelope.
+//!
 //! IAM: `states:StartExecution` on the state machine, `states:DescribeExecution` on its
 //! executions (without it, duplicates are still refused, but answered as started), and
 //! `s3:GetObject` on the config objects for S3 events.
@@ -323,29 +329,27 @@ fn s3_object(
 }
 
 /// An S3 notification's object key as S3 stores it: `+` is a space, `%XX` a byte (UTF-8).
+/// `percent-encoding` decodes; a malformed escape (`%`, `%4`, `%zz`), which that crate would
+/// pass through as text, is refused first, so a key is never read as something S3 did not send.
 pub fn decode_s3_key(encoded: &str) -> Result<String, StepError> {
     let bad = || {
         invalid(format!(
             "the S3 notification's object key {encoded:?} is not valid URL encoding"
         ))
     };
-    let bytes = encoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    let malformed = encoded.split('%').skip(1).any(|escape| {
+        escape
+            .as_bytes()
+            .get(..2)
+            .is_none_or(|hex| !hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(bad());
     }
-    String::from_utf8(out).map_err(|_| bad())
+    percent_encoding::percent_decode_str(&encoded.replace('+', " "))
+        .decode_utf8()
+        .map(|key| key.into_owned())
+        .map_err(|_| bad())
 }
 
 /// The request in a config object's bytes: a bare config (mode `full_and_incremental`), or the

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
+use super::ModeArg;
+
 use tsmigrate_core::aws::sfn::{self, ExecutionRequest, Mode, SfnError};
 use tsmigrate_core::config::{self, ConfigError};
 
@@ -28,9 +30,9 @@ pub enum AwsCommand {
         /// The migration config (JSON); secrets must be {"secret_arn": …} or {"env": …}.
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
-        /// full_and_incremental or catch_up.
-        #[arg(long, default_value = "full_and_incremental", value_parser = parse_mode)]
-        mode: Mode,
+        /// What the state machine runs after the full copy.
+        #[arg(long, value_enum, default_value_t = ModeArg::FullAndIncremental)]
+        mode: ModeArg,
         /// Run the Verify step after the full copy.
         #[arg(long)]
         verify: bool,
@@ -51,10 +53,6 @@ pub enum AwsCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse()
 }
 
 /// The dedup key of a start without `--idempotency-key`: one execution per config and mode.
@@ -103,7 +101,7 @@ pub async fn run(command: AwsCommand) -> i32 {
             start(
                 &state_machine_arn,
                 &config,
-                mode,
+                mode.into(),
                 verify.then_some(true),
                 idempotency_key,
                 json,

@@ -10,7 +10,9 @@ mod tablestore_cmd;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,9 +32,9 @@ pub enum Command {
     Run {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
-        /// full_and_incremental (default) or catch_up.
-        #[arg(long, default_value = "full_and_incremental")]
-        mode: String,
+        /// What the state machine runs after the full copy.
+        #[arg(long, value_enum, default_value_t = ModeArg::FullAndIncremental)]
+        mode: ModeArg,
     },
     /// Check every precondition of a migration (exit 0 passed, 1 a check failed, 2 could not run).
     Precheck {
@@ -89,10 +91,44 @@ pub enum ConfigCommand {
     },
 }
 
+/// The execution input's `mode` (design §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ModeArg {
+    /// Schema and full copy as configured, then the binlog loop without end.
+    FullAndIncremental,
+    /// Replay the binlog until caught up, then finish (scheduled catch-up runs).
+    CatchUp,
+}
+
+impl ModeArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModeArg::FullAndIncremental => "full_and_incremental",
+            ModeArg::CatchUp => "catch_up",
+        }
+    }
+}
+
+#[cfg(feature = "aws")]
+impl From<ModeArg> for tsmigrate_core::aws::sfn::Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::FullAndIncremental => Self::FullAndIncremental,
+            ModeArg::CatchUp => Self::CatchUp,
+        }
+    }
+}
+
 /// Runs the CLI; returns the process exit code.
-pub async fn run(cli: Cli) -> i32 {
+pub async fn run(cli: Cli) -> ExitCode {
+    let code = dispatch(cli).await;
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+async fn dispatch(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run { config, mode } => run_cmd::run(&config, &mode).await,
+        Command::Run { config, mode } => run_cmd::run(&config, mode).await,
         Command::Precheck { config, json } => steps_cmd::precheck(&config, json).await,
         Command::CreateSchema { config } => steps_cmd::create_schema(&config).await,
         Command::Verify { config, chunk } => steps_cmd::verify(&config, chunk).await,

@@ -77,7 +77,7 @@ pub fn task_error(e: steps::StepError) -> TaskError {
     TaskError::new(e.name.as_str(), e.message)
 }
 
-pub async fn run(path: &Path, mode: &str) -> i32 {
+pub async fn run(path: &Path, mode: super::ModeArg) -> i32 {
     let mut cfg = match config::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -115,7 +115,7 @@ pub async fn run(path: &Path, mode: &str) -> i32 {
             return 2;
         }
     };
-    let input = json!({"config": cfg_json, "mode": mode, "verify": false});
+    let input = json!({"config": cfg_json, "mode": mode.as_str(), "verify": false});
     let invoker = LocalInvoker {
         secrets: Arc::new(secrets),
     };
@@ -254,50 +254,89 @@ fn progress_line(p: &TableProgress, estimate: Option<u64>, rate: f64) -> String 
     )
 }
 
-/// Per table: a bar, rows copied / estimate, rows/s, ETA. On a terminal the lines are
-/// redrawn every second; otherwise (logs, CI) they are printed every 10 seconds.
+/// Per table: a bar, rows copied / estimate, rows/s, ETA. On a terminal, indicatif draws
+/// one bar per table, refreshed every second; otherwise (logs, CI) a [`progress_line`] per
+/// table is printed every 10 seconds.
 async fn show_progress(ctx: Arc<steps::Context>) {
-    use std::io::{IsTerminal, Write};
+    use std::io::IsTerminal;
     let store = steps::lifecycle::state_store(&ctx);
     let estimates = row_estimates(&ctx).await;
     let tty = std::io::stderr().is_terminal();
     let every = Duration::from_secs(if tty { 1 } else { 10 });
-    // Rates over the last interval, per table.
+    let mut bars = Bars::new();
+    // Rates over the last interval, per table (the log lines' rows/s).
     let mut last: HashMap<String, (u64, Instant)> = HashMap::new();
-    let mut drawn = 0usize;
     loop {
         tokio::time::sleep(every).await;
         let Ok(chunks) = store.chunks().await else {
             continue;
         };
-        let per = table_progress(&chunks);
-        if per.is_empty() {
-            continue;
-        }
         let now = Instant::now();
-        let lines: Vec<String> = per
-            .iter()
-            .map(|p| {
-                let (before, at) = last.get(&p.table).copied().unwrap_or((p.rows, now));
-                let secs = now.duration_since(at).as_secs_f64();
-                let rate = if secs > 0.0 {
-                    p.rows.saturating_sub(before) as f64 / secs
-                } else {
-                    0.0
-                };
-                last.insert(p.table.clone(), (p.rows, now));
-                progress_line(p, estimates.get(&p.table).copied(), rate)
-            })
-            .collect();
-        let mut err = std::io::stderr().lock();
-        if tty && drawn > 0 {
-            // Move up over the previous drawing and redraw it.
-            let _ = write!(err, "\x1b[{drawn}A");
+        for p in table_progress(&chunks) {
+            let estimate = estimates.get(&p.table).copied();
+            if tty {
+                bars.show(&p, estimate);
+                continue;
+            }
+            let (before, at) = last.get(&p.table).copied().unwrap_or((p.rows, now));
+            let secs = now.duration_since(at).as_secs_f64();
+            let rate = if secs > 0.0 {
+                p.rows.saturating_sub(before) as f64 / secs
+            } else {
+                0.0
+            };
+            last.insert(p.table.clone(), (p.rows, now));
+            eprintln!("{}", progress_line(&p, estimate, rate));
         }
-        for l in &lines {
-            let _ = writeln!(err, "{}{l}", if tty { "\x1b[2K" } else { "" });
+    }
+}
+
+/// The terminal's progress bars, one per table in plan order.
+struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: HashMap<String, indicatif::ProgressBar>,
+    style: indicatif::ProgressStyle,
+}
+
+impl Bars {
+    fn new() -> Bars {
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:<24} [{bar:20}] {human_pos}/~{human_len} rows  {per_sec:>12}  ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("#>.");
+        Bars {
+            multi: indicatif::MultiProgress::new(),
+            bars: HashMap::new(),
+            style,
         }
-        drawn = lines.len();
+    }
+
+    fn show(&mut self, p: &TableProgress, estimate: Option<u64>) {
+        let bar = self.bars.entry(p.table.clone()).or_insert_with(|| {
+            let bar = self.multi.add(indicatif::ProgressBar::new(0));
+            bar.set_style(self.style.clone());
+            bar.set_prefix(p.table.clone());
+            bar
+        });
+        if bar.is_finished() {
+            return;
+        }
+        let done = p.chunks > 0 && p.chunks_done == p.chunks;
+        // Estimates are approximate: the bar never looks full before the last chunk is done.
+        let length = if done {
+            p.rows
+        } else {
+            estimate
+                .unwrap_or(0)
+                .max(p.rows.saturating_add(p.rows / 100).saturating_add(1))
+        };
+        bar.set_length(length);
+        bar.set_position(p.rows);
+        bar.set_message(format!("({}/{} chunks)", p.chunks_done, p.chunks));
+        if done {
+            bar.finish();
+        }
     }
 }
 

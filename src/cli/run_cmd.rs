@@ -301,9 +301,15 @@ struct Bars {
 impl Bars {
     fn new() -> Bars {
         let style = indicatif::ProgressStyle::with_template(
-            "{prefix:<24} [{bar:20}] {human_pos}/~{human_len} rows  {per_sec:>12}  ETA {eta}  {msg}",
+            "{prefix:<24} [{bar:20}] {human_pos}/~{human_len} rows  {rate}  ETA {eta}  {msg}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:>8.0} rows/s", state.per_sec());
+            },
+        )
         .progress_chars("#>.");
         Bars {
             multi: indicatif::MultiProgress::new(),

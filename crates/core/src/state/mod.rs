@@ -13,6 +13,7 @@
 //! | `chunk/000042` | `index`, `table`, `lower`?/`upper`?/`cursor`? (JSON), `rows`, `bytes`, `status`, `plan_id`, `updated_at` | [`StateStore::create_plan`], [`StateStore::save_chunk_progress`] |
 //! | `failure/connection`, `failure/other` | `first_failed_at` | [`StateStore::record_failure`] |
 //! | `dirty/<table>/<pk text>` | `table`, `primary_key`, `reason`, `at` | [`StateStore::record_dirty`] |
+//! | `table/<name>` | `table` (the destination table this migration created or adopted) | `StateStore::mark_table_created` (read by `StateStore::created_tables`) |
 //! | `status` | `phase`, `stopped`, `updated_at`, `json` (the whole [`Status`]) | [`StateStore::set_status`] |
 //!
 //! Chunk numbers are zero-padded to six digits so a GetRange over `chunk/` returns them in
@@ -46,13 +47,14 @@ mod columns;
 mod error;
 mod lease;
 mod records;
+mod schema_marks;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tablestore::batch::{encoded_row_len, WriteApi};
+use tablestore::batch::{BatchOptions, BatchWriter, WriteApi};
 use tablestore::client::{BatchRow, Client};
-use tablestore::error::{code, Replay};
+use tablestore::error::code;
 use tablestore::read::{Direction, RangeRequest, ReadOptions};
 use tablestore::schema::{PkSchema, TableDef, TableDescription, TableOptions};
 use tablestore::{
@@ -72,16 +74,10 @@ pub const PK_KEY: &str = "key";
 /// Default state table name (config `destination.state_table`).
 pub const DEFAULT_TABLE: &str = "tsmigrate_state";
 
-/// Rows per BatchWriteRow request (the service limit).
-const BATCH_MAX_ROWS: usize = tablestore::limits::MAX_BATCH_WRITE_ROWS;
-/// Bytes per BatchWriteRow request: below the service's 4 MB with room for the envelope.
-const BATCH_MAX_BYTES: usize = 3 * 1024 * 1024;
 /// Default rows per GetRange page.
 const DEFAULT_PAGE_ROWS: i32 = 1000;
 /// How long [`StateStore::ensure_table`] waits for a new table to accept writes.
 const TABLE_READY_TIMEOUT: Duration = Duration::from_secs(120);
-/// Attempts for rows of a batch that failed retriably.
-const BATCH_ROW_ATTEMPTS: u32 = 6;
 
 /// The clock the store reads "now" from (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -402,55 +398,34 @@ impl StateStore {
         }
     }
 
-    /// Writes changes with BatchWriteRow (≤ 200 rows and ≤ 3 MB per request, no conditions),
-    /// re-sending rows that failed retriably. Keys must be distinct.
+    /// Writes changes (no conditions) through the client's batch writer: BatchWriteRow
+    /// requests within the service's row and byte limits, one at a time, rows that failed
+    /// retriably re-sent under the client's retry policy. Every row is written, or the error
+    /// of the first row the service refused (or of the failed request) is returned.
     async fn write_rows(&self, changes: Vec<RowChange>) -> Result<(), StateError> {
-        let mut batch: Vec<BatchRow> = Vec::new();
-        let mut bytes = 0usize;
-        for change in changes {
-            let row = BatchRow::new(self.table.as_str(), change);
-            let len = encoded_row_len(&row, WriteApi::BatchWriteRow);
-            if !batch.is_empty() && (batch.len() >= BATCH_MAX_ROWS || bytes + len > BATCH_MAX_BYTES)
-            {
-                self.send_batch(std::mem::take(&mut batch)).await?;
-                bytes = 0;
-            }
-            bytes += len;
-            batch.push(row);
+        if changes.is_empty() {
+            return Ok(());
         }
-        if !batch.is_empty() {
-            self.send_batch(batch).await?;
-        }
-        Ok(())
-    }
-
-    async fn send_batch(&self, mut rows: Vec<BatchRow>) -> Result<(), StateError> {
-        let policy = self.client.config().retry.clone();
-        let mut attempt = 0u32;
-        loop {
-            let results = self.client.batch_write_row(&rows).await?;
-            let mut again = Vec::new();
-            for (row, result) in rows.into_iter().zip(results) {
-                match result {
-                    Ok(()) => {}
-                    Err(e) if e.is_retriable(Replay::Safe) && attempt + 1 < BATCH_ROW_ATTEMPTS => {
-                        again.push(row)
-                    }
-                    Err(e) => return Err(TsError::Service(e).into()),
-                }
-            }
-            if again.is_empty() {
-                return Ok(());
-            }
-            tracing::debug!(
-                table = %self.table,
-                rows = again.len(),
-                attempt,
-                "re-sending state rows that failed retriably"
-            );
-            tokio::time::sleep(policy.delay(attempt, true)).await;
-            attempt += 1;
-            rows = again;
+        let writer = BatchWriter::new(
+            self.client.clone(),
+            BatchOptions {
+                api: WriteApi::BatchWriteRow,
+                lanes: 1,
+                concurrency: 1,
+                row_retry: self.client.config().retry.clone(),
+                ..BatchOptions::default()
+            },
+        );
+        let rows = changes
+            .into_iter()
+            .map(|change| BatchRow::new(self.table.as_str(), change))
+            .collect();
+        let queued = writer.write_all(rows).await;
+        let report = writer.close().await;
+        queued?;
+        match report?.failed.into_iter().next() {
+            Some(failed) => Err(TsError::Service(failed.error).into()),
+            None => Ok(()),
         }
     }
 }

@@ -9,7 +9,6 @@ use super::context::Context;
 use super::error::{ErrorName, StepError};
 use super::objects;
 use super::precheck::{key_text, same_key};
-use super::schema_marks;
 use crate::config::ConflictingTables;
 use crate::mysql;
 use crate::state::StateStore;
@@ -40,14 +39,15 @@ pub struct SchemaOutput {
 /// Creates every destination table (max_versions 1, TTL -1) and the state table.
 pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
     let cfg = &ctx.config;
-    StateStore::new(
+    let state = StateStore::new(
         ctx.destination.clone(),
         cfg.destination.state_table.clone(),
         cfg.migration_id.clone(),
-    )
-    .ensure_table()
-    .await
-    .map_err(|e| StepError::new(ErrorName::Fatal, e.to_string()))?;
+    );
+    state
+        .ensure_table()
+        .await
+        .map_err(|e| StepError::new(ErrorName::Fatal, e.to_string()))?;
 
     let mut conn = mysql::connect(&ctx.source).await?;
     let selected = objects::select(&mut conn, cfg).await;
@@ -56,7 +56,7 @@ pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
     let mappings = objects::usable_mappings(&selected, cfg)?;
 
     let existing = ctx.destination.list_tables().await?;
-    let ours = schema_marks::created_tables(ctx).await?;
+    let ours = state.created_tables().await?;
     let mut out = Vec::new();
     let mut conflicts = Vec::new();
     for m in &mappings {
@@ -95,7 +95,7 @@ pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
                 }
                 Err(e) => return Err(e.into()),
             }
-            schema_marks::mark_created(ctx, &m.target_name).await?;
+            state.mark_table_created(&m.target_name).await?;
             wait_writable(ctx, &m.target_name, &want).await?;
             TableOutcome::Created
         };

@@ -10,7 +10,6 @@ pub mod lifecycle;
 pub mod objects;
 pub mod plan;
 pub mod precheck;
-mod schema_marks;
 pub mod verify;
 pub mod window;
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::context::Context;
+use super::lifecycle::state_store;
 use super::objects;
-use super::schema_marks;
 use crate::config::{ConflictingTables, Managed, MigrationType};
 use crate::mapping::{MappingProblem, ProblemKind, TableMapping};
 use crate::mysql::{self, BinlogSettings, Grants, ServerInfo};
@@ -270,7 +270,7 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
     check_invisible(&mut items, &selected.tables);
 
     if let Some(existing) = dest_tables {
-        let ours = schema_marks::created_tables(ctx).await.unwrap_or_default();
+        let ours = state_store(ctx).created_tables().await.unwrap_or_default();
         check_table_count(&mut items, ctx, &mappings, &existing);
         check_conflicts(&mut items, ctx, &mappings, &existing, &ours).await;
     }

@@ -95,6 +95,35 @@ pub enum SourceError {
     )]
     BinlogDisabled { detail: String },
 
+    /// The binlog holds something the reader cannot follow (statement events, compressed or
+    /// partial events, a transaction over the size cap).
+    #[error("the binlog at {position} holds {reason}")]
+    BinlogUnsupported { position: String, reason: String },
+
+    /// A binlog event does not decode.
+    #[error(
+        "the binlog event after {position} does not decode: {detail}. Fix: if the source is \
+         healthy this is a bug: report it with the server's version; the migration resumes from \
+         its last checkpoint"
+    )]
+    BinlogCorrupt { position: String, detail: String },
+
+    /// The checkpoint's binlog position is no longer on the source (purged, or never there).
+    #[error(
+        "the binlog position {position} is not on the source any more ({detail}): a full \
+         re-sync is needed. Fix: run the migration again with full data migration, and keep \
+         binlogs longer than the longest pause between catch-ups (binlog_expire_logs_seconds \
+         or expire_logs_days; on RDS, 'binlog retention hours')"
+    )]
+    BinlogPurged { position: String, detail: String },
+
+    /// Another replica (or another reader of this migration) uses the same server_id.
+    #[error(
+        "another replica is connected to the source with server_id {server_id} ({detail}). \
+         Fix: set source.server_id to a value no other replica or migration uses"
+    )]
+    ServerIdClash { server_id: u32, detail: String },
+
     /// Any other error answered by the server.
     #[error("MySQL error {code} ({state}) while {context}: {message}{}", server_hint(*code))]
     Server {
@@ -231,7 +260,12 @@ impl SourceError {
         if self.is_transient() {
             return Class::Transient;
         }
+        if let SourceError::ServerIdClash { .. } = self {
+            // A stale invocation still reading: the next attempt succeeds once it is gone.
+            return Class::Transient;
+        }
         Class::Definite(match self {
+            SourceError::BinlogPurged { .. } => ErrorName::BinlogUnavailable,
             SourceError::Server {
                 code: ER_MASTER_FATAL_ERROR_READING_BINLOG,
                 ..

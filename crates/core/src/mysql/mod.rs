@@ -38,6 +38,7 @@
 //! - Side connections should be closed with [`close`]; a dropped connection is logged by the
 //!   server as aborted.
 
+pub mod binlog;
 pub mod chunk_reader;
 pub mod connect;
 pub mod error;

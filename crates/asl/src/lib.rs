@@ -36,6 +36,7 @@ mod asl;
 mod execute;
 mod intrinsics;
 mod paths;
+mod templates;
 
 use std::collections::HashMap;
 use std::path::Path as FsPath;

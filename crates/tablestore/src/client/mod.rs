@@ -1,12 +1,14 @@
 //! The Tablestore HTTP client: signed protobuf calls over reqwest (rustls, pooled connections),
 //! response verification (content MD5, signature), retries as the official SDKs classify them.
+//!
+//! This file holds the configuration and one method per Tablestore operation (request in,
+//! response decoded); `transport` is the signed HTTP call and its retry loop, `batch_ops` the
+//! hand-rolled encoding of the BatchWriteRow and BulkImport request bodies.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::stream::{self, Stream};
-use prost::Message;
-use time::OffsetDateTime;
 
 use super::convert;
 use super::encoded::EncodedChange;
@@ -16,7 +18,9 @@ use super::plainbuffer::{self, OperationKind};
 use super::read::{Direction, RangePage, RangeRequest, ReadOptions};
 use super::row::{CellOp, Condition, PrimaryKey, Row, RowChange};
 use super::schema::{TableDef, TableDescription, TableOptions};
-use super::sign;
+
+mod batch_ops;
+mod transport;
 
 /// Access key credentials (optionally an STS token). Never logged: `Debug` hides the secret.
 #[derive(Clone)]
@@ -549,7 +553,7 @@ impl Client {
                 None => tables.push((&r.table, vec![i])),
             }
         }
-        let body = wire::batch_write_row(rows, &tables);
+        let body = batch_ops::batch_write_row(rows, &tables);
         let resp: pb::BatchWriteRowResponse = self
             .call_encoded("BatchWriteRow", body, Replay::Safe)
             .await?;
@@ -598,7 +602,7 @@ impl Client {
         changes: &[&EncodedChange],
     ) -> Result<Vec<RowResult>, Error> {
         let n = changes.len();
-        let body = wire::bulk_import(table, changes);
+        let body = batch_ops::bulk_import(table, changes);
         let resp: pb::BulkImportResponse =
             self.call_encoded("BulkImport", body, Replay::Safe).await?;
         if resp.rows.len() != n {
@@ -618,209 +622,6 @@ impl Client {
                 }
             })
             .collect())
-    }
-
-    // ---------------------------------------------------------------- transport
-
-    /// Sends one call with retries; a [`Replay::Safe`] call is also retried after transport
-    /// errors and server-side failures (see `ServiceError::is_retriable`).
-    pub async fn call<Req: Message, Resp: Message + Default>(
-        &self,
-        action: &str,
-        req: &Req,
-        replay: Replay,
-    ) -> Result<Resp, Error> {
-        self.call_encoded(action, req.encode_to_vec(), replay).await
-    }
-
-    /// `call` with the request already encoded.
-    async fn call_encoded<Resp: Message + Default>(
-        &self,
-        action: &str,
-        body: Vec<u8>,
-        replay: Replay,
-    ) -> Result<Resp, Error> {
-        // Shared, not copied, by every attempt.
-        let body = bytes::Bytes::from(body);
-        let policy = &self.inner.cfg.retry;
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            match self.call_once(action, &body).await {
-                Ok(bytes) => {
-                    return Resp::decode(bytes)
-                        .map_err(|e| invalid(action, format!("cannot decode response body: {e}")))
-                }
-                Err(e) => {
-                    let throttled = e.service().is_some_and(ServiceError::is_throttling);
-                    let delay = policy.delay(attempt, throttled);
-                    if attempt >= policy.max_retries
-                        || !e.is_retriable(replay)
-                        || started.elapsed() + delay > policy.deadline
-                    {
-                        return Err(e);
-                    }
-                    tracing::debug!(action, attempt, error = %e, "retrying Tablestore call");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-            }
-        }
-    }
-
-    /// One signed call with a raw body and no retries: the response body on 2xx. For tools
-    /// and tests that exercise the server with arbitrary bytes.
-    pub async fn call_raw(&self, action: &str, body: &[u8]) -> Result<bytes::Bytes, Error> {
-        self.call_once(action, &bytes::Bytes::copy_from_slice(body))
-            .await
-    }
-
-    fn v4_key(&self, region: &str, sign_date: &str) -> String {
-        let mut guard = match self.inner.v4_key.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if let Some((d, k)) = guard.as_ref() {
-            if d == sign_date {
-                return k.clone();
-            }
-        }
-        let k = sign::v4_signing_key(
-            &self.inner.cfg.credentials.access_key_secret,
-            sign_date,
-            region,
-        );
-        *guard = Some((sign_date.to_owned(), k.clone()));
-        k
-    }
-
-    async fn call_once(&self, action: &str, body: &bytes::Bytes) -> Result<bytes::Bytes, Error> {
-        let cfg = &self.inner.cfg;
-        let now = OffsetDateTime::now_utc();
-        let mut headers: Vec<(&str, String)> = vec![
-            (sign::H_DATE, sign::format_request_date(now)),
-            (sign::H_API_VERSION, sign::API_VERSION.to_owned()),
-            (sign::H_ACCESS_KEY_ID, cfg.credentials.access_key_id.clone()),
-            (sign::H_INSTANCE, cfg.instance.clone()),
-            (sign::H_CONTENT_MD5, sign::content_md5(body)),
-        ];
-        if let Some(t) = &cfg.credentials.sts_token {
-            headers.push((sign::H_STS_TOKEN, t.clone()));
-        }
-        let response_key;
-        if let Some(region) = &cfg.region {
-            let sign_date = sign::format_sign_date(now);
-            headers.push((sign::H_SIGN_DATE, sign_date.clone()));
-            headers.push((sign::H_SIGN_REGION, region.clone()));
-            let key = self.v4_key(region, &sign_date);
-            let sts =
-                sign::request_string_to_sign(action, headers.iter().map(|(n, v)| (*n, v.as_str())));
-            headers.push((sign::H_SIGNATURE_V4, sign::sign_v4(&key, &sts)));
-            response_key = key;
-        } else {
-            let sts =
-                sign::request_string_to_sign(action, headers.iter().map(|(n, v)| (*n, v.as_str())));
-            headers.push((
-                sign::H_SIGNATURE,
-                sign::sign_v2(&cfg.credentials.access_key_secret, &sts),
-            ));
-            response_key = cfg.credentials.access_key_secret.clone();
-        }
-
-        let mut rb = self
-            .inner
-            .http
-            .post(format!("{}/{}", self.inner.base_url, action))
-            .header(
-                "user-agent",
-                concat!("tsmigrate/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(body.clone());
-        for (n, v) in &headers {
-            rb = rb.header(*n, v.as_str());
-        }
-        let resp = rb.send().await.map_err(|e| self.transport(e))?;
-        let status = resp.status().as_u16();
-        let resp_headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
-        let header =
-            |name: &str| -> Option<&str> { resp_headers.get(name).and_then(|v| v.to_str().ok()) };
-        let request_id = header(sign::H_REQUEST_ID).map(str::to_owned);
-
-        if cfg.verify_responses {
-            if let Some(md5) = header(sign::H_CONTENT_MD5) {
-                if md5 != sign::content_md5(&bytes) {
-                    return Err(invalid(
-                        action,
-                        "response body does not match x-ots-contentmd5",
-                    ));
-                }
-            } else if (200..300).contains(&status) {
-                return Err(invalid(
-                    action,
-                    "x-ots-contentmd5 is missing in the response",
-                ));
-            }
-        }
-
-        if !(200..300).contains(&status) {
-            let mut err = match pb::Error::decode(bytes.as_ref()) {
-                Ok(e) => ServiceError {
-                    http_status: status,
-                    code: e.code,
-                    message: e.message.unwrap_or_default(),
-                    request_id: None,
-                },
-                Err(_) => ServiceError {
-                    http_status: status,
-                    code: format!("HTTP{status}"),
-                    message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
-                    request_id: None,
-                },
-            };
-            err.request_id = request_id;
-            return Err(Error::Service(err));
-        }
-
-        if cfg.verify_responses {
-            let auth = header(sign::H_AUTHORIZATION)
-                .ok_or_else(|| invalid(action, "authorization is missing in the response"))?;
-            let expected_prefix = format!("OTS {}:", cfg.credentials.access_key_id);
-            let sig = auth.strip_prefix(&expected_prefix).ok_or_else(|| {
-                invalid(action, "response authorization names another access key")
-            })?;
-            let sts = sign::response_string_to_sign(
-                action,
-                resp_headers
-                    .iter()
-                    .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v))),
-            );
-            if !sign::signatures_equal(sig, &sign::sign_response(&response_key, &sts)) {
-                return Err(invalid(action, "response signature mismatch"));
-            }
-        }
-        Ok(bytes)
-    }
-
-    fn transport(&self, e: reqwest::Error) -> Error {
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        };
-        // reqwest's Display includes the URL but never headers or bodies.
-        let mut detail = format!("{kind}: {e}");
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            detail.push_str(&format!(": {s}"));
-            src = s.source();
-        }
-        Error::Transport {
-            endpoint: self.inner.cfg.endpoint.clone(),
-            detail,
-        }
     }
 }
 
@@ -864,234 +665,5 @@ fn invalid(action: &str, detail: impl std::fmt::Display) -> Error {
     Error::InvalidResponse {
         action: action.to_owned(),
         detail: detail.to_string(),
-    }
-}
-
-/// Hand-rolled protobuf encoding of the two bulk write requests, byte-identical to prost's
-/// (the tests compare). Each PlainBuffer row is written straight into the request body, where
-/// prost would need one Vec per row and then copy it into the body.
-mod wire {
-    use prost::encoding::{encode_varint, encoded_len_varint};
-    use prost::Message;
-
-    use super::{convert, op_type, pb, plainbuffer, BatchRow, EncodedChange};
-
-    /// A message field's bytes: key + length varint + payload.
-    fn field_len(payload: usize) -> usize {
-        1 + encoded_len_varint(payload as u64) + payload
-    }
-
-    fn put_len_field(out: &mut Vec<u8>, key: u8, len: usize) {
-        out.push(key);
-        encode_varint(len as u64, out);
-    }
-
-    /// The row_change field: header + the encoded row.
-    fn put_change(out: &mut Vec<u8>, change: &EncodedChange) {
-        put_len_field(out, 0x12, 4 + change.len());
-        plainbuffer::write_header(out);
-        out.extend_from_slice(change.bytes());
-    }
-
-    /// `RowInBatchWriteRowRequest` fields: type, row_change, condition (no return_content).
-    struct RowSize {
-        /// Only rows with a column condition need prost for their condition.
-        condition: Option<pb::Condition>,
-        condition_len: usize,
-        body: usize,
-    }
-
-    pub(super) fn batch_write_row(rows: &[BatchRow], tables: &[(&str, Vec<usize>)]) -> Vec<u8> {
-        let sizes: Vec<RowSize> = rows
-            .iter()
-            .map(|r| {
-                let change = 4 + r.change.len();
-                let condition = r
-                    .condition
-                    .column_condition
-                    .is_some()
-                    .then(|| convert::condition_to_pb(&r.condition));
-                // Without a column condition: row_existence alone (key + 1-byte enum).
-                let condition_len = condition.as_ref().map_or(2, Message::encoded_len);
-                let body = 2 + field_len(change) + field_len(condition_len);
-                RowSize {
-                    condition,
-                    condition_len,
-                    body,
-                }
-            })
-            .collect();
-        let table_len = |name: &str, idx: &[usize]| {
-            field_len(name.len()) + idx.iter().map(|&i| field_len(sizes[i].body)).sum::<usize>()
-        };
-        let total: usize = tables
-            .iter()
-            .map(|(t, idx)| field_len(table_len(t, idx)))
-            .sum();
-        let mut out = Vec::with_capacity(total);
-        for (t, idx) in tables {
-            put_len_field(&mut out, 0x0a, table_len(t, idx));
-            put_len_field(&mut out, 0x0a, t.len());
-            out.extend_from_slice(t.as_bytes());
-            for &i in idx {
-                let (r, s) = (&rows[i], &sizes[i]);
-                put_len_field(&mut out, 0x12, s.body);
-                out.push(0x08);
-                encode_varint(op_type(r.change.op()) as i32 as u64, &mut out);
-                put_change(&mut out, &r.change);
-                put_len_field(&mut out, 0x1a, s.condition_len);
-                match &s.condition {
-                    Some(c) => c.encode_raw(&mut out),
-                    None => {
-                        out.push(0x08);
-                        encode_varint(
-                            convert::condition_to_pb(&r.condition).row_existence as u64,
-                            &mut out,
-                        );
-                    }
-                }
-            }
-        }
-        debug_assert_eq!(out.len(), total, "BatchWriteRow size disagrees");
-        out
-    }
-
-    pub(super) fn bulk_import(table: &str, changes: &[&EncodedChange]) -> Vec<u8> {
-        let total = field_len(table.len())
-            + changes
-                .iter()
-                .map(|c| field_len(2 + field_len(4 + c.len())))
-                .sum::<usize>();
-        let mut out = Vec::with_capacity(total);
-        put_len_field(&mut out, 0x0a, table.len());
-        out.extend_from_slice(table.as_bytes());
-        for c in changes {
-            put_len_field(&mut out, 0x12, 2 + field_len(4 + c.len()));
-            out.push(0x08);
-            encode_varint(op_type(c.op()) as i32 as u64, &mut out);
-            put_change(&mut out, c);
-        }
-        debug_assert_eq!(out.len(), total, "BulkImport size disagrees");
-        out
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-        use crate::plainbuffer::OperationKind;
-        use crate::row::{
-            CellOp, ColumnCondition, Comparator, Condition, PrimaryKey, Row, RowChange,
-            RowExistence,
-        };
-
-        /// (table, change, condition): prost encodes these, our encoder the BatchRows of them.
-        fn changes() -> Vec<(&'static str, RowChange, Condition)> {
-            let long = "x".repeat(300);
-            let cond =
-                Condition::expect(RowExistence::ExpectExist).with_column(ColumnCondition::Single {
-                    column: "a".into(),
-                    comparator: Comparator::Equal,
-                    value: 1i64.into(),
-                    pass_if_missing: false,
-                    latest_version_only: true,
-                });
-            vec![
-                (
-                    "t1",
-                    RowChange::Put(
-                        Row::new(PrimaryKey::new().with("id", 1i64))
-                            .with("a", long.as_str())
-                            .with("b", 2.5f64),
-                    ),
-                    Condition::ignore(),
-                ),
-                (
-                    "t2",
-                    RowChange::Delete(PrimaryKey::new().with("id", "k")),
-                    cond,
-                ),
-                (
-                    "t1",
-                    RowChange::Update {
-                        primary_key: PrimaryKey::new().with("id", 2i64),
-                        ops: vec![CellOp::Increment {
-                            name: "n".into(),
-                            delta: -3,
-                        }],
-                    },
-                    Condition {
-                        row_existence: RowExistence::ExpectNotExist,
-                        column_condition: None,
-                    },
-                ),
-            ]
-        }
-
-        fn rows() -> Vec<BatchRow> {
-            changes()
-                .into_iter()
-                .map(|(table, change, condition)| BatchRow {
-                    table: table.into(),
-                    change: change.into(),
-                    condition,
-                })
-                .collect()
-        }
-
-        fn kind(c: &RowChange) -> OperationKind {
-            match c {
-                RowChange::Put(_) => OperationKind::Put,
-                RowChange::Update { .. } => OperationKind::Update,
-                RowChange::Delete(_) => OperationKind::Delete,
-            }
-        }
-
-        fn prost_row(
-            (_, change, condition): &(&str, RowChange, Condition),
-        ) -> pb::RowInBatchWriteRowRequest {
-            pb::RowInBatchWriteRowRequest {
-                r#type: op_type(kind(change)) as i32,
-                row_change: plainbuffer::change_buffer(change).into(),
-                condition: convert::condition_to_pb(condition),
-                return_content: None,
-            }
-        }
-
-        #[test]
-        fn batch_write_row_matches_prost() {
-            let (rows, changes) = (rows(), changes());
-            let tables = vec![("t1", vec![0, 2]), ("t2", vec![1])];
-            let expected = pb::BatchWriteRowRequest {
-                tables: tables
-                    .iter()
-                    .map(|(t, idx)| pb::TableInBatchWriteRowRequest {
-                        table_name: (*t).to_owned(),
-                        rows: idx.iter().map(|&i| prost_row(&changes[i])).collect(),
-                    })
-                    .collect(),
-                transaction_id: None,
-                is_atomic: None,
-            }
-            .encode_to_vec();
-            assert_eq!(batch_write_row(&rows, &tables), expected);
-        }
-
-        #[test]
-        fn bulk_import_matches_prost() {
-            let rows = rows();
-            let encoded: Vec<&EncodedChange> = rows.iter().map(|r| &r.change).collect();
-            let expected = pb::BulkImportRequest {
-                table_name: "t1".into(),
-                rows: changes()
-                    .iter()
-                    .map(|(_, c, _)| pb::RowInBulkImportRequest {
-                        r#type: op_type(kind(c)) as i32,
-                        row_change: plainbuffer::change_buffer(c).into(),
-                    })
-                    .collect(),
-            }
-            .encode_to_vec();
-            assert_eq!(bulk_import("t1", &encoded), expected);
-        }
     }
 }

@@ -7,6 +7,8 @@ mod harness;
 #[cfg(feature = "aws")]
 mod aws_cli;
 mod batch_writer;
+mod binlog_files;
+mod binlog_stream;
 mod chunk_reader;
 mod cli_run;
 mod config_reference;

@@ -24,16 +24,22 @@ use super::events::{self, Kind, MariaGtid, QueryKind, RowsKind};
 use super::table::TableMeta;
 use super::Position;
 
-/// One row change, values by column index (full images: binlog_row_image=FULL).
+/// One row change, values by column index. A column the image leaves out is `None`: the
+/// hidden column of a MySQL functional index always, every non-key column under
+/// `binlog_row_image=MINIMAL`. The reader does not judge that (it does not know which columns
+/// are migrated); the applier refuses a change that lacks a migrated column.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub table: Arc<TableMeta>,
     pub kind: RowsKind,
     /// The row before (UPDATE, DELETE).
-    pub before: Option<Vec<BinlogValue<'static>>>,
+    pub before: Option<Image>,
     /// The row after (INSERT, UPDATE).
-    pub after: Option<Vec<BinlogValue<'static>>>,
+    pub after: Option<Image>,
 }
+
+/// A row image: one entry per column of the table map, `None` where the image has no value.
+pub type Image = Vec<Option<BinlogValue<'static>>>;
 
 /// A statement logged as such (DDL, or SAVEPOINT inside a transaction).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +104,7 @@ pub struct Decoder {
     maria_gtids: Vec<MariaGtid>,
     last_mysql_gtid: Option<String>,
     committed: Vec<Transaction>,
-    /// Events and bytes fed, and of those the ones of the open transaction.
+    /// Events and bytes fed (payload contents not counted twice).
     pub events: u64,
     pub bytes: u64,
     pending_bytes: u64,
@@ -131,7 +137,8 @@ impl Decoder {
         &self.safe
     }
 
-    /// Bytes of the transaction still open (not yet returned by [`Decoder::take`]).
+    /// Bytes of row events held for the open transaction (rows of filtered-out tables are
+    /// not held and not counted).
     pub fn open_bytes(&self) -> u64 {
         self.pending_bytes
     }
@@ -164,9 +171,6 @@ impl Decoder {
             self.events += 1;
             self.bytes += size;
         }
-        if self.in_tx || inner {
-            self.pending_bytes += size;
-        }
         let log_pos = u64::from(h.log_pos());
         match Kind::of(h.event_type_raw()) {
             Kind::FormatDescription
@@ -196,6 +200,11 @@ impl Decoder {
             Kind::MariaGtid => {
                 let (gtid, standalone) = events::parse_maria_gtid(h.server_id(), ev.data())
                     .ok_or_else(|| DecodeError::Corrupt("a short MariaDB GTID event".into()))?;
+                if self.in_tx {
+                    return Err(DecodeError::Corrupt(format!(
+                        "GTID {gtid} starts a transaction inside another one"
+                    )));
+                }
                 self.begin(Some(gtid.to_string()));
                 self.standalone = standalone;
                 self.note_maria_gtid(gtid);
@@ -298,19 +307,26 @@ impl Decoder {
         let Some((tme, meta)) = entry else {
             return Ok(Fed::Continue);
         };
+        // Only decoded rows are held until the commit: they are what the cap bounds.
+        self.pending_bytes += u64::from(ev.header().event_size());
         let columns = meta.columns.len();
-        for image in [data.columns_before_image(), data.columns_after_image()]
-            .into_iter()
-            .flatten()
-        {
-            if image.len() < columns || image.iter().take(columns).any(|b| !*b) {
-                return Err(DecodeError::Unsupported(format!(
-                    "a partial row image for {}: the source must log whole rows; set \
-                     binlog_row_image=FULL and start a full migration again",
-                    meta.qualified_name()
-                )));
-            }
-        }
+        let present = |bits: Option<Vec<bool>>| -> Vec<bool> {
+            (0..columns)
+                .map(|i| {
+                    bits.as_ref()
+                        .and_then(|b| b.get(i).copied())
+                        .unwrap_or(false)
+                })
+                .collect()
+        };
+        let before_cols = present(
+            data.columns_before_image()
+                .map(|b| b.iter().by_vals().collect()),
+        );
+        let after_cols = present(
+            data.columns_after_image()
+                .map(|b| b.iter().by_vals().collect()),
+        );
         for row in data.rows(tme) {
             let (before, after) = row.map_err(|e| {
                 DecodeError::Corrupt(format!("a row of {}: {e}", meta.qualified_name()))
@@ -318,8 +334,8 @@ impl Decoder {
             let change = Change {
                 table: meta.clone(),
                 kind,
-                before: before.map(|r| values(r, columns)).transpose()?,
-                after: after.map(|r| values(r, columns)).transpose()?,
+                before: before.map(|r| image(r, &before_cols)).transpose()?,
+                after: after.map(|r| image(r, &after_cols)).transpose()?,
             };
             let complete = match kind {
                 RowsKind::Insert => change.after.is_some(),
@@ -377,6 +393,7 @@ impl Decoder {
     }
 
     fn begin(&mut self, gtid: Option<String>) {
+        self.pending_bytes = 0;
         self.in_tx = true;
         self.standalone = false;
         self.current = empty_transaction(&self.safe);
@@ -452,19 +469,28 @@ fn empty_transaction(at: &Position) -> Transaction {
     }
 }
 
-/// A row's values by column index; every column must be present (full image).
-fn values(mut row: BinlogRow, columns: usize) -> Result<Vec<BinlogValue<'static>>, DecodeError> {
-    if row.len() != columns {
+/// A row's values by column index: mysql_common's row holds the image's columns in order.
+fn image(mut row: BinlogRow, present: &[bool]) -> Result<Image, DecodeError> {
+    let expected = present.iter().filter(|p| **p).count();
+    if row.len() != expected {
         return Err(DecodeError::Corrupt(format!(
-            "a row of {} values for {columns} columns",
+            "a row of {} values for an image of {expected} columns",
             row.len()
         )));
     }
-    (0..columns)
-        .map(|i| {
-            row.take(i)
+    let mut next = 0usize;
+    present
+        .iter()
+        .map(|&p| {
+            if !p {
+                return Ok(None);
+            }
+            let v = row
+                .take(next)
                 .map(BinlogValue::into_owned)
-                .ok_or_else(|| DecodeError::Corrupt(format!("column {i} missing from a row")))
+                .ok_or_else(|| DecodeError::Corrupt(format!("value {next} missing from a row")))?;
+            next += 1;
+            Ok(Some(v))
         })
         .collect()
 }

@@ -15,16 +15,30 @@ use super::Position;
 const MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];
 const HEADER_LEN: usize = 19;
 
-/// Everything a file decoded to.
+/// Everything a file decoded to, up to the first event that stopped it.
 #[derive(Debug)]
 pub struct FileBatch {
+    /// The transactions committed before `error`, if any.
     pub transactions: Vec<Transaction>,
     /// The position after the last complete transaction.
     pub end: Position,
     pub events: u64,
+    /// Why decoding stopped before the end of the file (`file:offset: reason`).
+    pub error: Option<String>,
 }
 
-/// Decodes a whole binlog file named `name` (the name positions are reported in).
+impl FileBatch {
+    /// The batch, or its error.
+    pub fn complete(self) -> Result<FileBatch, String> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+}
+
+/// Decodes a binlog file named `name` (the name positions are reported in) up to its end or
+/// the first event that cannot be read; `Err` only when the bytes are not a binlog file.
 pub fn decode_file(name: &str, bytes: &[u8], filter: TableFilter) -> Result<FileBatch, String> {
     if bytes.get(..4) != Some(&MAGIC[..]) {
         return Err(format!("{name} does not start with the binlog magic bytes"));
@@ -38,16 +52,29 @@ pub fn decode_file(name: &str, bytes: &[u8], filter: TableFilter) -> Result<File
     );
     let mut reader = EventStreamReader::new(BinlogVersion::Version4);
     let mut at = 4usize;
+    let mut error = None;
     while at < bytes.len() {
-        let event = read_framed(&mut reader, bytes, at).map_err(|e| format!("{name}:{at}: {e}"))?;
-        let size = event.header().event_size() as usize;
-        feed(&mut decoder, &mut reader, &event).map_err(|e| format!("{name}:{at}: {e}"))?;
-        at += size;
+        // Every mysql_common parse of this event (and of a payload's events) under one guard.
+        let step = guard(|| {
+            read_framed(&mut reader, bytes, at).and_then(|event| {
+                feed(&mut decoder, &mut reader, &event)?;
+                Ok(event.header().event_size() as usize)
+            })
+        })
+        .and_then(|r| r);
+        match step {
+            Ok(size) => at += size,
+            Err(e) => {
+                error = Some(format!("{name}:{at}: {e}"));
+                break;
+            }
+        }
     }
     Ok(FileBatch {
         end: decoder.position().clone(),
         events: decoder.events,
         transactions: decoder.take(),
+        error,
     })
 }
 
@@ -57,7 +84,7 @@ fn feed(
     reader: &mut EventStreamReader,
     event: &Event,
 ) -> Result<(), String> {
-    decoder.feed(event, false).map_err(describe)?;
+    guard(|| decoder.feed(event, false))?.map_err(describe)?;
     if event.header().event_type_raw() != code::TRANSACTION_PAYLOAD {
         return Ok(());
     }
@@ -75,7 +102,7 @@ fn feed(
             })
             .map_err(|e| format!("inside the transaction payload at {at}: {e}"))?;
         at += ev.header().event_size() as usize;
-        decoder.feed(&ev, true).map_err(describe)?;
+        guard(|| decoder.feed(&ev, true))?.map_err(describe)?;
     }
     Ok(())
 }
@@ -97,8 +124,10 @@ pub(super) fn checked_frame(bytes: &[u8], at: usize, checksum: bool) -> Result<u
     let size = u32::from_le_bytes([header[9], header[10], header[11], header[12]]) as usize;
     // A FORMAT_DESCRIPTION always carries its checksum algorithm and checksum.
     let min = HEADER_LEN
-        + if checksum || header[4] == code::FORMAT_DESCRIPTION {
+        + if header[4] == code::FORMAT_DESCRIPTION {
             5
+        } else if checksum {
+            4
         } else {
             0
         };
@@ -118,7 +147,7 @@ pub(super) fn checked_frame(bytes: &[u8], at: usize, checksum: bool) -> Result<u
 }
 
 /// Runs a mysql_common parse, turning a panic into an error.
-fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(super) fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .map_err(|_| "the event does not decode (parser panicked)".to_owned())
 }

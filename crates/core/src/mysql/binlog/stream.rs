@@ -13,6 +13,7 @@ use mysql_async::BinlogStreamRequest;
 
 use super::decoder::{DecodeError, Decoder, Fed, TableFilter, Transaction};
 use super::events::code;
+use super::file;
 use super::payload;
 use super::Position;
 use crate::mysql::connect::{close, connect, ConnectOptions};
@@ -114,9 +115,10 @@ pub async fn read_batch(
         };
         let inner = inner_left > 0;
         inner_left = inner_left.saturating_sub(1);
-        let fed = decoder
-            .feed(&event, inner)
-            .map_err(|e| decode_error(&decoder, e))?;
+        let fed = match file::guard(|| decoder.feed(&event, inner)) {
+            Ok(fed) => fed.map_err(|e| decode_error(&decoder, e))?,
+            Err(panic) => return Err(corrupt(&decoder, &panic)),
+        };
         if !inner && event.header().event_type_raw() == code::TRANSACTION_PAYLOAD {
             inner_left = payload_event_count(&event).map_err(|e| corrupt(&decoder, &e))?;
         }

@@ -17,7 +17,7 @@ use tsmigrate_core::mysql::{
     split_points, Conn, KeyValue, PageQuery, SourceError, SourceRow, SqlValue,
 };
 
-async fn reader(db: &MariaDb) -> Conn {
+pub(crate) async fn reader(db: &MariaDb) -> Conn {
     match mysql::connect_for_reading(&db.user_options()).await {
         Ok(c) => c,
         Err(e) => panic!("tsmigrate user cannot connect: {e}"),
@@ -25,7 +25,7 @@ async fn reader(db: &MariaDb) -> Conn {
 }
 
 /// Pages through a whole range; returns the rows and the number of pages.
-async fn page_all(conn: &mut Conn, db: &str, q: &PageQuery) -> (Vec<SourceRow>, usize) {
+pub(crate) async fn page_all(conn: &mut Conn, db: &str, q: &PageQuery) -> (Vec<SourceRow>, usize) {
     let mut q = q.clone();
     let mut rows = Vec::new();
     let mut pages = 0;
@@ -73,11 +73,11 @@ fn cols(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| quote_ident(n)).collect()
 }
 
-fn key(names: &[&str]) -> Vec<String> {
+pub(crate) fn key(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()
 }
 
-const ALL_TYPES: &str = "CREATE TABLE all_types (
+pub(crate) const ALL_TYPES: &str = "CREATE TABLE all_types (
     id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
     i_tiny TINYINT, i_small SMALLINT UNSIGNED, i_med MEDIUMINT, i_int INT,
     i_zf INT(5) UNSIGNED ZEROFILL, y YEAR, b5 BIT(5), b64 BIT(64), flag TINYINT(1),
@@ -91,7 +91,7 @@ const ALL_TYPES: &str = "CREATE TABLE all_types (
 
 const DEC65: &str = "-12345678901234567890123456789012345.123456789012345678901234567890";
 
-async fn all_types_mapping(conn: &mut Conn, database: &str) -> TableMapping {
+pub(crate) async fn all_types_mapping(conn: &mut Conn, database: &str) -> TableMapping {
     let info = describe_table(conn, database, "all_types").await.unwrap();
     let mut spec = TableSpec::new("all_types");
     let mut over = BTreeMap::new();
@@ -137,11 +137,11 @@ fn point(x: f64, y: f64) -> Vec<u8> {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_type_arrives_and_converts_exactly() {
-    let db = MariaDb::shared();
-    let database = db.fresh_database("cr_types").await;
-    db.exec(&format!("USE `{database}`; {ALL_TYPES}")).await;
+/// The rows of [`every_type_arrives_and_converts_exactly`] (also replayed from the binlog by
+/// `binlog_stream`): every type's edge values, a NULL row, zero dates. `negative_time_fraction`
+/// is the TIME(1) value of the last row (`-00:00:00.1` here; the binlog reader cannot decode a
+/// negative TIME(1) with a fraction yet, see `binlog_stream`).
+pub(crate) async fn load_all_types(db: &MariaDb, database: &str, negative_time_fraction: &str) {
     db.exec(&format!(
         "USE `{database}`; SET NAMES utf8mb4; SET time_zone = '+08:00';
          INSERT INTO all_types (id, i_tiny, i_small, i_med, i_int, i_zf, y, b5, b64, flag, dec65,
@@ -161,7 +161,7 @@ async fn every_type_arrives_and_converts_exactly() {
          INSERT INTO all_types (id, dt, d_em) VALUES (4, '0000-00-00', '0000-00-00');
          INSERT INTO all_types (id, f, d, dec65, tm, b64, i_zf, ts6)
          VALUES (9223372036854775807, 3.4028234e38, 5e-324, '0.000000000000000000000000000001',
-                 '-00:00:00.1', b'0', 0, '1970-01-01 08:00:01.000001');"
+                 '{negative_time_fraction}', b'0', 0, '1970-01-01 08:00:01.000001');"
     ))
     .await;
     // 0.1 + 0.2 computed by the server, as a DOUBLE
@@ -169,6 +169,14 @@ async fn every_type_arrives_and_converts_exactly() {
         "UPDATE `{database}`.all_types SET d = 0.1e0 + 0.2e0 WHERE id = 2"
     ))
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_arrives_and_converts_exactly() {
+    let db = MariaDb::shared();
+    let database = db.fresh_database("cr_types").await;
+    db.exec(&format!("USE `{database}`; {ALL_TYPES}")).await;
+    load_all_types(db, &database, "-00:00:00.1").await;
 
     let mut conn = reader(db).await;
     let m = all_types_mapping(&mut conn, &database).await;

@@ -13,6 +13,7 @@ mod chunk_reader;
 mod cli_run;
 mod config_reference;
 mod full_copy;
+mod incremental;
 mod mysql_source;
 mod precheck_schema;
 mod runner;

@@ -280,7 +280,7 @@ async fn missing_replication_privileges_fail() {
 /// Each bad binlog setup fails with its own item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_binlog_setups_fail_with_their_item() {
-    let cases: [(&[&str], &str, &str); 4] = [
+    let cases: [(&[&str], &str, &str); 5] = [
         (&["--skip-log-bin"], "binlog_enabled", "OFF"),
         (&["--binlog-format=STATEMENT"], "binlog_format", "STATEMENT"),
         (
@@ -292,6 +292,11 @@ async fn bad_binlog_setups_fail_with_their_item() {
             &["--binlog-row-metadata=MINIMAL"],
             "binlog_row_metadata",
             "MINIMAL",
+        ),
+        (
+            &["--log-bin-compress=ON"],
+            "binlog_readable",
+            "log_bin_compress",
         ),
     ];
     for (flags, item, detail) in cases {

@@ -334,6 +334,12 @@ pub struct IncrementalConfig {
     #[serde(default = "default_max_seconds")]
     #[schemars(range(min = 1, max = validate::MAX_BATCH_SECONDS))]
     pub max_seconds: u32,
+    /// Bytes of binlog events one batch reads at most (it then ends at the next commit): bounds
+    /// the memory of one invocation. One transaction is always read whole, up to four times
+    /// this; a larger one stops the migration with an error instead of exhausting memory.
+    #[serde(default = "default_max_bytes")]
+    #[schemars(range(min = 65536, max = validate::MAX_BYTES_MAX))]
+    pub max_bytes: u64,
     /// Seconds to wait before the next batch once caught up.
     #[serde(default = "default_idle_wait_seconds")]
     #[schemars(range(min = 1, max = validate::IDLE_WAIT_SECONDS_MAX))]
@@ -351,6 +357,9 @@ fn default_max_events() -> u64 {
 fn default_max_seconds() -> u32 {
     60
 }
+fn default_max_bytes() -> u64 {
+    64 << 20
+}
 fn default_idle_wait_seconds() -> u32 {
     5
 }
@@ -363,6 +372,7 @@ impl Default for IncrementalConfig {
         IncrementalConfig {
             max_events: default_max_events(),
             max_seconds: default_max_seconds(),
+            max_bytes: default_max_bytes(),
             idle_wait_seconds: default_idle_wait_seconds(),
             continue_as_new_after: default_continue_as_new_after(),
         }

@@ -90,6 +90,7 @@ fn minimal_config_gets_every_default() {
         IncrementalConfig {
             max_events: 50_000,
             max_seconds: 60,
+            max_bytes: 64 << 20,
             idle_wait_seconds: 5,
             continue_as_new_after: 500
         }

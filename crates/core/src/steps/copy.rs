@@ -292,7 +292,7 @@ pub fn pk_text(pk: &PrimaryKey) -> String {
         .join(",")
 }
 
-async fn record_failed_row(
+pub(super) async fn record_failed_row(
     ctx: &Context,
     store: &StateStore,
     table: &str,
@@ -310,7 +310,7 @@ async fn record_failed_row(
 }
 
 /// Applies the dirty-data policy: `skip` records and counts, `block` stops the migration.
-async fn handle_dirty(
+pub(super) async fn handle_dirty(
     ctx: &Context,
     store: &StateStore,
     table: &str,

@@ -161,7 +161,11 @@ async fn run_with_context(
         Step::CreateSchema => to_json(super::create_schema(ctx).await?),
         Step::Begin => to_json(super::begin(ctx, &owner()?).await?),
         Step::Finish => {
-            let error = input.error.as_ref().filter(|e| !e.is_null()).map(error_text);
+            let error = input
+                .error
+                .as_ref()
+                .filter(|e| !e.is_null())
+                .map(error_text);
             let continue_as = input
                 .outcome
                 .as_ref()
@@ -169,8 +173,13 @@ async fn run_with_context(
                 .and_then(|o| o.get("next_execution_name"))
                 .and_then(Value::as_str);
             to_json(
-                super::finish(ctx, input.lease_owner.as_deref(), error.as_deref(), continue_as)
-                    .await?,
+                super::finish(
+                    ctx,
+                    input.lease_owner.as_deref(),
+                    error.as_deref(),
+                    continue_as,
+                )
+                .await?,
             )
         }
         Step::PlanChunks => to_json(super::plan::plan_chunks(ctx).await?),
@@ -190,10 +199,14 @@ async fn run_with_context(
             )
         }
         Step::Verify => to_json(super::verify::verify(ctx, input.chunk_index).await?),
-        Step::BinlogBatch => Err(StepError::new(
-            ErrorName::Fatal,
-            "incremental migration (BinlogBatch) is not available in this build; run with migration_types [\"schema\", \"full\"]",
-        )),
+        Step::BinlogBatch => {
+            // Stop reading a margin before the invocation's deadline, as CopyChunk does.
+            let stop_at = deadline.map(|d| {
+                let left = copy_budget(Some(d), SystemTime::now());
+                std::time::Instant::now() + left
+            });
+            to_json(super::binlog::binlog_batch(ctx, input.lease_owner.as_deref(), stop_at).await?)
+        }
     }
 }
 

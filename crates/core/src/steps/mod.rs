@@ -1,6 +1,7 @@
 //! The migration steps (design §5): plain async functions taking a [`Context`], wrapped by the
 //! Lambda functions and by the local runner. Each returns a small JSON-able value.
 
+pub mod binlog;
 pub mod context;
 pub mod copy;
 pub mod create_schema;

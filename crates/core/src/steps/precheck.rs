@@ -390,12 +390,48 @@ fn check_binlog(items: &mut Items, b: &BinlogSettings, info: &ServerInfo, manage
             "if the source is one of two primaries, SET log_slave_updates = ON",
         ),
     }
+    check_binlog_readable(items, b);
     for w in &b.warnings {
         items.add(
             "binlog_settings",
             Status::Warning,
             w.clone(),
             "see the detail",
+        );
+    }
+}
+
+/// Settings that write events the binlog reader refuses (it stops rather than skip them).
+fn check_binlog_readable(items: &mut Items, b: &BinlogSettings) {
+    let mut failed = false;
+    if b.log_bin_compress == Some(true) {
+        failed = true;
+        items.add(
+            "binlog_readable",
+            Status::Failed,
+            "log_bin_compress is ON: MariaDB writes compressed row events, which the reader \
+             cannot decode",
+            "SET GLOBAL log_bin_compress = OFF (and in the server config)",
+        );
+    }
+    if b.binlog_row_value_options
+        .as_deref()
+        .is_some_and(|o| o.to_ascii_uppercase().contains("PARTIAL_JSON"))
+    {
+        failed = true;
+        items.add(
+            "binlog_readable",
+            Status::Failed,
+            "binlog_row_value_options is PARTIAL_JSON: JSON updates would carry only the \
+             changed part of the value",
+            "SET GLOBAL binlog_row_value_options = '' (and in the server config)",
+        );
+    }
+    if !failed {
+        items.pass(
+            "binlog_readable",
+            "no compressed or partial-JSON row events (log_bin_compress, \
+             binlog_row_value_options)",
         );
     }
 }

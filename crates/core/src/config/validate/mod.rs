@@ -38,6 +38,8 @@ pub const RETRY_MINUTES_MAX: u32 = 1440;
 pub const CHUNK_ROWS_MAX: u64 = 1_000_000_000;
 pub const PAGE_ROWS_MAX: u64 = 100_000;
 pub const MAX_EVENTS_MAX: u64 = 1_000_000;
+/// `incremental.max_bytes`: a Lambda function has at most 10 GB of memory.
+pub const MAX_BYTES_MAX: u64 = 2 << 30;
 pub const IDLE_WAIT_SECONDS_MAX: u32 = 3600;
 /// DTS: ROUND precision up to 38 for FLOAT and 308 for DOUBLE.
 pub const FLOAT_DIGITS_MAX: u32 = 38;
@@ -462,6 +464,13 @@ impl MigrationConfig {
             1,
             MAX_EVENTS_MAX,
             "",
+        );
+        p.range(
+            "incremental.max_bytes",
+            i.max_bytes,
+            65536,
+            MAX_BYTES_MAX,
+            "one transaction may take four times this in memory",
         );
         p.range(
             "incremental.max_seconds",

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use mysql_async::binlog::events::{Event, EventData, GtidEvent, RotateEvent, TableMapEvent};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::binlog::value::BinlogValue;
+use mysql_async::binlog::BinlogChecksumAlg;
 
 use super::events::{self, Kind, MariaGtid, QueryKind, RowsKind};
 use super::table::TableMeta;
@@ -165,6 +166,9 @@ impl Decoder {
 
     /// Feeds one event. `inner` is true for the events of a transaction payload.
     pub fn feed(&mut self, ev: &Event, inner: bool) -> Result<Fed, DecodeError> {
+        if !inner {
+            verify_checksum(ev)?;
+        }
         let h = ev.header();
         let size = u64::from(h.event_size());
         if !inner {
@@ -493,6 +497,31 @@ fn image(mut row: BinlogRow, present: &[bool]) -> Result<Image, DecodeError> {
             Ok(Some(v))
         })
         .collect()
+}
+
+/// mysql_common keeps each event's CRC32 but never checks it: a damaged event must stop the
+/// reader before any of its values are decoded.
+fn verify_checksum(ev: &Event) -> Result<(), DecodeError> {
+    let footer = ev.footer();
+    let crc32 = matches!(
+        footer.get_checksum_alg(),
+        Ok(Some(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32))
+    );
+    if !crc32 || !footer.get_checksum_enabled() {
+        return Ok(());
+    }
+    match ev.checksum() {
+        Some(stored)
+            if ev.calc_checksum(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32)
+                != u32::from_le_bytes(stored) =>
+        {
+            Err(DecodeError::Corrupt(format!(
+                "event type {} fails its CRC32 checksum",
+                ev.header().event_type_raw()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The 19-byte header as it was on the wire (for the artificial Rotate's CRC check).

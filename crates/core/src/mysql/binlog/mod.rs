@@ -15,6 +15,8 @@
 //!   bodies mysql_common does not parse.
 //! - [`table`]: a TABLE_MAP's column metadata (`binlog_row_metadata=FULL`: names, signedness,
 //!   charsets, ENUM/SET labels, visibility, primary key), decoded once per map.
+//! - [`text`]: one conversion contract for both phases: a binlog value as the exact bytes the
+//!   full copy's text-protocol read delivers for it, so `mapping` converts both the same way.
 //! - `payload`: MySQL's zstd transaction payloads.
 //!
 //! The five pitfalls of the notes, and where each is handled: compressed MariaDB events are
@@ -30,14 +32,16 @@ pub mod file;
 mod payload;
 pub mod stream;
 pub mod table;
+pub mod text;
 
 use std::fmt;
 
-pub use decoder::{Change, Statement, TableFilter, Transaction};
+pub use decoder::{Change, Image, Statement, TableFilter, Transaction};
 pub use events::RowsKind;
 pub use file::{decode_file, FileBatch};
 pub use stream::{read_batch, Batch, Bounds, Stop};
 pub use table::{ColumnMeta, TableMeta};
+pub use text::{render, text_row, RowError};
 
 /// A place in the source's binlog: the resume key of incremental migration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

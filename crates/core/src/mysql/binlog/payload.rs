@@ -23,8 +23,9 @@ pub(super) fn decompress(payload: &TransactionPayloadEvent<'_>) -> Result<Vec<u8
         .decompressed()
         .map_err(|e| format!("transaction payload: {e}"))?;
     let mut out = Vec::new();
+    // Never more than the header claims (plus one byte to notice a longer stream).
     reader
-        .take(MAX_PAYLOAD_BYTES + 1)
+        .take(expected + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("transaction payload does not decompress: {e}"))?;
     if out.len() as u64 != expected {

@@ -7,6 +7,9 @@
 use mysql_async::binlog::events::{OptionalMetaExtractor, OptionalMetadataField, TableMapEvent};
 use mysql_async::consts::ColumnType;
 
+/// MySQL's and MariaDB's limit of columns per table: a table map claiming more is corrupt.
+const MAX_COLUMNS: usize = 4096;
+
 /// One column of a table map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMeta {
@@ -46,7 +49,14 @@ impl TableMeta {
     /// Decodes a table map. Errors name what is malformed.
     pub fn from_event(tme: &TableMapEvent<'_>) -> Result<TableMeta, String> {
         let count = usize::try_from(tme.columns_count())
-            .map_err(|_| "column count out of range".to_owned())?;
+            .ok()
+            .filter(|c| *c <= MAX_COLUMNS)
+            .ok_or_else(|| {
+                format!(
+                    "{} columns (a table has at most {MAX_COLUMNS})",
+                    tme.columns_count()
+                )
+            })?;
         let mut columns = Vec::with_capacity(count);
         for i in 0..count {
             let column_type = tme

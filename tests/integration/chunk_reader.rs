@@ -91,23 +91,35 @@ pub(crate) const ALL_TYPES: &str = "CREATE TABLE all_types (
 
 const DEC65: &str = "-12345678901234567890123456789012345.123456789012345678901234567890";
 
-pub(crate) async fn all_types_mapping(conn: &mut Conn, database: &str) -> TableMapping {
+/// The column types the all-types tests override (the rest map by default).
+pub(crate) const ALL_TYPES_OVERRIDES: &[(&str, ColumnType)] = &[
+    ("flag", ColumnType::Boolean),
+    ("i_med", ColumnType::Double),
+    ("dec2", ColumnType::Double),
+    ("f_str", ColumnType::String),
+    ("dt_em", ColumnType::EpochMicros),
+    ("d_em", ColumnType::EpochMicros),
+];
+
+async fn all_types_mapping(conn: &mut Conn, database: &str) -> TableMapping {
+    all_types_mapping_with(conn, database, ALL_TYPES_OVERRIDES).await
+}
+
+/// The mapping of `all_types` with `overrides` (column, type).
+pub(crate) async fn all_types_mapping_with(
+    conn: &mut Conn,
+    database: &str,
+    overrides: &[(&str, ColumnType)],
+) -> TableMapping {
     let info = describe_table(conn, database, "all_types").await.unwrap();
     let mut spec = TableSpec::new("all_types");
     let mut over = BTreeMap::new();
-    for (c, t) in [
-        ("flag", ColumnType::Boolean),
-        ("i_med", ColumnType::Double),
-        ("dec2", ColumnType::Double),
-        ("f_str", ColumnType::String),
-        ("dt_em", ColumnType::EpochMicros),
-        ("d_em", ColumnType::EpochMicros),
-    ] {
+    for (c, t) in overrides {
         over.insert(
             c.to_string(),
             ColumnSpec {
                 target: None,
-                column_type: Some(t),
+                column_type: Some(*t),
             },
         );
     }

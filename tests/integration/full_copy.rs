@@ -4,41 +4,25 @@
 
 use std::time::Duration;
 
-use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
+use crate::harness::mariadb::MariaDb;
 use futures_util::StreamExt;
 use tablestore::read::{Direction, RangeRequest, ReadOptions};
 use tablestore::{Cell, CellOp, Condition, PkColumn, PkValue, PrimaryKey, Row, Value};
 use tsmigrate_core::config::{
-    ColumnSpec, ColumnType, DestinationConfig, DirtyDataPolicy, LocalSecrets, MigrationConfig,
-    MigrationType, SecretRef, SecretString, SourceConfig, TableSelection, TableSpec, TlsMode,
-    WriteMode,
+    ColumnSpec, ColumnType, DirtyDataPolicy, MigrationConfig, MigrationType, TableSelection,
+    TableSpec, WriteMode,
 };
 use tsmigrate_core::steps::copy::copy_chunk_with_budget;
 use tsmigrate_core::steps::{self, Context, ErrorName};
 
 fn config(db: &MariaDb, database: &str, dir: &std::path::Path) -> MigrationConfig {
-    let mut source = SourceConfig::new(
-        "127.0.0.1",
-        USER,
-        SecretRef::Literal(SecretString::new(USER_PASSWORD)),
-        database,
-    );
-    source.port = db.port();
-    source.tls = TlsMode::Disabled;
-    let dest = DestinationConfig::new(
-        format!("embedded:{}", dir.display()),
-        "local",
-        SecretRef::Literal(SecretString::new("local-ak")),
-        SecretRef::Literal(SecretString::new("local-secret")),
-    );
-    let mut cfg = MigrationConfig::new(format!("fc_{database}"), source, dest);
+    let mut cfg = crate::harness::local_config(db, database, dir, format!("fc_{database}"));
     cfg.migration_types = vec![MigrationType::Schema, MigrationType::Full];
     cfg
 }
 
-async fn context(mut cfg: MigrationConfig) -> Context {
-    let secrets: LocalSecrets = cfg.detach_literal_secrets();
-    crate::harness::context(cfg, &secrets).await
+async fn context(cfg: MigrationConfig) -> Context {
+    crate::harness::local_context(cfg).await
 }
 
 /// Schema, begin, plan and every chunk to completion.

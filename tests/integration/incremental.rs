@@ -2,30 +2,13 @@
 //! full copy, then changes made while and after it ran, replayed from the binlog in bounded
 //! batches until caught up; `verify` then finds source and destination equal, row for row.
 
-use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
-use tsmigrate_core::config::{
-    DestinationConfig, LocalSecrets, MigrationConfig, MigrationType, SecretRef, SecretString,
-    SourceConfig, TableSelection, TableSpec, TlsMode,
-};
+use crate::harness::mariadb::MariaDb;
+use tsmigrate_core::config::{MigrationConfig, MigrationType, TableSelection, TableSpec};
 use tsmigrate_core::steps::binlog::binlog_batch;
 use tsmigrate_core::steps::{self, Context, ErrorName};
 
 fn config(db: &MariaDb, database: &str, dir: &std::path::Path) -> MigrationConfig {
-    let mut source = SourceConfig::new(
-        "127.0.0.1",
-        USER,
-        SecretRef::Literal(SecretString::new(USER_PASSWORD)),
-        database,
-    );
-    source.port = db.port();
-    source.tls = TlsMode::Disabled;
-    let dest = DestinationConfig::new(
-        format!("embedded:{}", dir.display()),
-        "local",
-        SecretRef::Literal(SecretString::new("local-ak")),
-        SecretRef::Literal(SecretString::new("local-secret")),
-    );
-    let mut cfg = MigrationConfig::new(format!("inc_{database}"), source, dest);
+    let mut cfg = crate::harness::local_config(db, database, dir, format!("inc_{database}"));
     cfg.migration_types = vec![
         MigrationType::Schema,
         MigrationType::Full,
@@ -35,9 +18,8 @@ fn config(db: &MariaDb, database: &str, dir: &std::path::Path) -> MigrationConfi
     cfg
 }
 
-async fn context(mut cfg: MigrationConfig) -> Context {
-    let secrets: LocalSecrets = cfg.detach_literal_secrets();
-    crate::harness::context(cfg, &secrets).await
+async fn context(cfg: MigrationConfig) -> Context {
+    crate::harness::local_context(cfg).await
 }
 
 async fn full_copy(ctx: &Context) {

@@ -4,10 +4,7 @@
 use crate::harness::mariadb::{MariaDb, ADMIN_PASSWORD, USER, USER_PASSWORD};
 use tablestore::schema::PkSchema;
 use tablestore::PkType;
-use tsmigrate_core::config::{
-    ConflictingTables, DestinationConfig, LocalSecrets, MigrationConfig, SecretRef, SourceConfig,
-    TableSelection, TableSpec, TlsMode,
-};
+use tsmigrate_core::config::{ConflictingTables, MigrationConfig, TableSelection, TableSpec};
 use tsmigrate_core::steps::{self, Context, ErrorName, PrecheckReport, Status};
 
 fn config(
@@ -17,26 +14,18 @@ fn config(
     user: &str,
     password: &str,
 ) -> MigrationConfig {
-    let mut source = SourceConfig::new(
-        "127.0.0.1",
-        user,
-        SecretRef::Literal(tsmigrate_core::config::SecretString::new(password)),
+    crate::harness::local_config_as(
+        db,
         database,
-    );
-    source.port = db.port();
-    source.tls = TlsMode::Disabled;
-    let dest = DestinationConfig::new(
-        format!("embedded:{}", dest_dir.display()),
-        "local",
-        SecretRef::Literal(tsmigrate_core::config::SecretString::new("local-ak")),
-        SecretRef::Literal(tsmigrate_core::config::SecretString::new("local-secret")),
-    );
-    MigrationConfig::new(format!("m_{database}"), source, dest)
+        dest_dir,
+        user,
+        password,
+        format!("m_{database}"),
+    )
 }
 
-async fn context(mut cfg: MigrationConfig) -> Context {
-    let secrets: LocalSecrets = cfg.detach_literal_secrets();
-    crate::harness::context(cfg, &secrets).await
+async fn context(cfg: MigrationConfig) -> Context {
+    crate::harness::local_context(cfg).await
 }
 
 fn status(r: &PrecheckReport, item: &str) -> Status {

@@ -78,6 +78,11 @@ impl MariaDb {
         self.port
     }
 
+    /// The data directory (the binlog files are `binlog.NNNNNN` in it).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     pub fn socket(&self) -> &Path {
         &self.socket
     }

@@ -26,7 +26,7 @@ use super::copy::{handle_dirty, pk_text, record_failed_row, writer_options};
 use super::error::{ErrorName, StepError};
 use super::lifecycle::{state_store, LEASE_TTL};
 use super::objects;
-use crate::config::{ColumnType, OperationType};
+use crate::config::{ColumnType, OperationType, WriteMode};
 use crate::mapping::convert::RowConverter;
 use crate::mapping::types::Family;
 use crate::mapping::TableMapping;
@@ -37,6 +37,7 @@ use crate::throttle::Throttle;
 use tablestore::batch::BatchWriter;
 use tablestore::client::BatchRow;
 use tablestore::encoded::EncodedChange;
+use tablestore::plainbuffer::OperationKind;
 use tablestore::RowChange;
 
 /// What one batch did; the state machine loops on `caught_up`.
@@ -111,14 +112,13 @@ pub async fn binlog_batch(
     let writer = BatchWriter::new(ctx.destination.clone(), writer_options(ctx));
     let t = &cfg.throttle.incremental;
     let mut throttle = Throttle::share_of(None, t.rps, t.mb_per_s, 1);
-    let mut written = 0u64;
     let mut dirty = 0u64;
     let mut last_commit = None;
+    let mut rows = Vec::new();
     for tx in &batch.transactions {
         for statement in &tx.statements {
             check_statement(&statement.sql, &by_name)?;
         }
-        let mut rows = Vec::with_capacity(tx.changes.len());
         for change in &tx.changes {
             let Some(mapping) = by_name.get(&change.table.table) else {
                 continue;
@@ -139,10 +139,12 @@ pub async fn binlog_batch(
                 }
             }
         }
-        written += rows.len() as u64;
-        writer.write_all(rows).await.map_err(StepError::from)?;
         last_commit = Some(tx.timestamp);
     }
+    let changes = rows.len() as u64;
+    let rows = coalesce(rows, cfg.write_mode == WriteMode::UpdateRow);
+    let written = rows.len() as u64;
+    writer.write_all(rows).await.map_err(StepError::from)?;
     let report = writer.flush().await.map_err(StepError::from)?;
     for f in &report.failed {
         dirty += 1;
@@ -179,6 +181,7 @@ pub async fn binlog_batch(
     };
     tracing::info!(
         events = batch.events,
+        changes,
         rows = written,
         dirty,
         caught_up = batch.stop == Stop::EndOfLog,
@@ -192,6 +195,35 @@ pub async fn binlog_batch(
         caught_up: batch.stop == Stop::EndOfLog,
         lag_seconds,
     })
+}
+
+/// Only the last change of each key is written: row images are whole rows, so the last one
+/// is the key's state at the end of the batch (a hot row does not serialise the batch). In
+/// `update_row` mode a delete before that last change is kept too: it clears the attributes a
+/// put of the migrated columns would leave. The checkpoint moves only after the whole batch is
+/// acknowledged, so the states in between are never visible as a resume point.
+fn coalesce(rows: Vec<BatchRow>, keep_delete_before_put: bool) -> Vec<BatchRow> {
+    // Per key: whether its last change was kept, and whether a delete before it was kept.
+    let mut seen: HashMap<(Arc<str>, Vec<u8>), bool> = HashMap::with_capacity(rows.len());
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows.into_iter().rev() {
+        let key = (row.table.clone(), row.change.key_bytes().to_vec());
+        match seen.get_mut(&key) {
+            None => {
+                seen.insert(key, false);
+                kept.push(row);
+            }
+            Some(delete_kept) => {
+                let is_delete = row.change.op() == OperationKind::Delete;
+                if keep_delete_before_put && is_delete && !*delete_kept {
+                    *delete_kept = true;
+                    kept.push(row);
+                }
+            }
+        }
+    }
+    kept.reverse();
+    kept
 }
 
 /// The mappings of the migrated tables as they are now, refusing what incremental cannot do
@@ -384,6 +416,62 @@ fn mentions(sql: &str, table: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use tablestore::{PrimaryKey, Row, Value};
+
+    fn put(table: &str, id: i64, v: i64) -> BatchRow {
+        let row = Row::new(PrimaryKey::new().with("id", id)).with("v", Value::Integer(v));
+        BatchRow::new(table, EncodedChange::new(&RowChange::Put(row)))
+    }
+
+    fn delete(table: &str, id: i64) -> BatchRow {
+        BatchRow::new(
+            table,
+            EncodedChange::new(&RowChange::Delete(PrimaryKey::new().with("id", id))),
+        )
+    }
+
+    fn ops(rows: &[BatchRow]) -> Vec<(String, OperationKind, Vec<u8>)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r.table.to_string(),
+                    r.change.op(),
+                    r.change.bytes().to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_last_change_of_a_key_wins_and_update_row_keeps_a_delete_before_it() {
+        let rows = || {
+            vec![
+                put("t", 1, 1),
+                put("t", 2, 1),
+                put("t", 1, 2),
+                delete("t", 1),
+                put("u", 1, 9),
+                put("t", 1, 3),
+                delete("t", 2),
+            ]
+        };
+        let overwrite = coalesce(rows(), false);
+        assert_eq!(
+            ops(&overwrite),
+            ops(&[put("u", 1, 9), put("t", 1, 3), delete("t", 2)])
+        );
+        let update_row = coalesce(rows(), true);
+        assert_eq!(
+            ops(&update_row),
+            ops(&[
+                delete("t", 1),
+                put("u", 1, 9),
+                put("t", 1, 3),
+                delete("t", 2)
+            ])
+        );
+    }
 
     #[test]
     fn table_names_match_as_identifiers_only() {

@@ -1,0 +1,142 @@
+//! Binlog read throughput: row events of one ~200-byte-row table (inserts, updates, deletes in
+//! 1,000-row transactions) written by a private MariaDB, read back over the replication
+//! protocol by `mysql::binlog::read_batch` and rendered as the full copy's text rows
+//! (`text_row`: what incremental migration converts), side by side in one run with
+//! `mariadb-binlog --verbose --base64-output=decode-rows` decoding the same files from disk.
+//! Prints row events/s for both and the reader's peak RSS.
+//!
+//! `cargo bench --bench binlog_read` (env BENCH_ROWS: row events, default 1000000).
+
+#[path = "../tests/integration/harness/mariadb.rs"]
+#[allow(dead_code)]
+mod mariadb;
+
+use std::time::{Duration, Instant};
+
+use mariadb::MariaDb;
+use tsmigrate_core::mysql::binlog::{read_batch, text_row, Bounds, Position, Stop};
+use tsmigrate_core::mysql::{self, binlog_position, server_info};
+
+// The same allocator as the functions and the CLI.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let rows: u64 = std::env::var("BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let db = MariaDb::start_with(&[]);
+        let d = db.fresh_database("bench").await;
+        db.exec(&format!(
+            "CREATE TABLE `{d}`.t (id BIGINT PRIMARY KEY, customer INT, status VARCHAR(16), amount DECIMAL(12,2), note VARCHAR(120), created DATETIME(6))"
+        ))
+        .await;
+        let opts = db.user_options();
+        let start = {
+            let mut conn = mysql::connect(&opts).await?;
+            let info = server_info(&mut conn).await?;
+            let p = binlog_position(&mut conn, &info).await?;
+            mysql::close(conn).await;
+            Position { file: p.file, pos: p.pos }
+        };
+        // Half inserts, a quarter updates, a quarter deletes; 1,000 rows per transaction.
+        let load = Instant::now();
+        let inserts = rows / 2;
+        for from in (1..=inserts).step_by(1000) {
+            let to = (from + 999).min(inserts);
+            db.exec(&format!(
+                "INSERT INTO `{d}`.t SELECT seq, seq % 10007, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), (seq % 100000) / 100, REPEAT(CHAR(97 + seq % 26), 110), '2024-01-01' + INTERVAL seq SECOND FROM `{d}`.seq_{from}_to_{to}"
+            ))
+            .await;
+        }
+        let quarter = rows / 4;
+        for from in (1..=quarter).step_by(1000) {
+            let to = (from + 999).min(quarter);
+            db.exec(&format!(
+                "UPDATE `{d}`.t SET status = 'refunded', amount = amount + 1 WHERE id BETWEEN {from} AND {to}"
+            ))
+            .await;
+            db.exec(&format!(
+                "DELETE FROM `{d}`.t WHERE id BETWEEN {} AND {}",
+                inserts - to + 1,
+                inserts - from + 1
+            ))
+            .await;
+        }
+        eprintln!("wrote {rows} row events in {:.1} s", load.elapsed().as_secs_f64());
+
+        // 1. Our reader over the replication protocol, rows rendered as text rows.
+        let columns = ["id", "customer", "status", "amount", "note", "created"];
+        let bounds = Bounds {
+            max_events: u64::MAX,
+            max_bytes: u64::MAX,
+            max_duration: Duration::from_secs(3600),
+            max_transaction_bytes: 256 << 20,
+            deadline: None,
+        };
+        let t0 = Instant::now();
+        let db_name = d.clone();
+        let batch = read_batch(&opts, 4242, &start, &bounds, Box::new(move |x, _| x == db_name)).await?;
+        let mut rendered = 0u64;
+        let mut bytes = 0u64;
+        for tx in &batch.transactions {
+            for c in &tx.changes {
+                for image in [&c.before, &c.after].into_iter().flatten() {
+                    let row = text_row(image, &c.table, &columns)
+                        .map_err(|e| format!("{e:?}"))?;
+                    bytes += row.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
+                }
+                rendered += 1;
+            }
+        }
+        let ours = t0.elapsed().as_secs_f64();
+        assert_eq!(batch.stop, Stop::EndOfLog);
+        assert_eq!(rendered, rows, "every row event read once");
+        let rss = peak_rss_mb();
+
+        // 2. mariadb-binlog over the same files, from disk.
+        let files: Vec<String> = std::fs::read_dir(db.data_dir())?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("binlog.0"))
+            })
+            .map(|p| p.display().to_string())
+            .collect();
+        let t1 = Instant::now();
+        let out = std::process::Command::new("mariadb-binlog")
+            .args(["--verbose", "--base64-output=decode-rows"])
+            .args(&files)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        let theirs = t1.elapsed().as_secs_f64();
+        assert!(out.success(), "mariadb-binlog failed");
+
+        println!("binlog read, {rows} row events (1/2 insert, 1/4 update, 1/4 delete; 1,000-row transactions), ~200-byte rows, 2 cores shared with MariaDB");
+        println!("{:<62} {:>12}", "reader", "row events/s");
+        println!("{:<62} {:>12.0}", "tsmigrate read_batch + text_row (replication protocol)", rows as f64 / ours);
+        println!("{:<62} {:>12.0}", "mariadb-binlog --verbose --base64-output=decode-rows (files)", rows as f64 / theirs);
+        println!("events read: {}, text bytes rendered: {:.1} MB", batch.events, bytes as f64 / 1e6);
+        println!("peak RSS of the reader: {rss:.0} MB");
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })
+}

@@ -117,7 +117,7 @@ pub async fn binlog_batch(
     let mut rows = Vec::new();
     for tx in &batch.transactions {
         for statement in &tx.statements {
-            check_statement(&statement.sql, &by_name)?;
+            check_statement(statement, &cfg.source.database, &by_name)?;
         }
         for change in &tx.changes {
             let Some(mapping) = by_name.get(&change.table.table) else {
@@ -353,9 +353,11 @@ fn encode(
 /// DDL on a migrated table: column changes go on (the next TABLE_MAP carries the new
 /// columns); table renames, drops, truncates and primary-key changes stop the migration.
 fn check_statement(
-    sql: &str,
+    statement: &binlog::Statement,
+    database: &str,
     tables: &HashMap<String, Arc<TableMapping>>,
 ) -> Result<(), StepError> {
+    let sql = statement.sql.as_str();
     let upper = sql.to_ascii_uppercase();
     let words: Vec<&str> = upper.split_whitespace().collect();
     let kind = match words.as_slice() {
@@ -367,9 +369,10 @@ fn check_statement(
         ["TRUNCATE", ..] => "TRUNCATE",
         _ => return Ok(()),
     };
+    let in_database = statement.schema == database;
     let mentioned: Vec<&str> = tables
         .keys()
-        .filter(|t| mentions(sql, t))
+        .filter(|t| mentions_qualified(sql, database, t) || (in_database && mentions(sql, t)))
         .map(String::as_str)
         .collect();
     if mentioned.is_empty() {
@@ -398,6 +401,15 @@ fn check_statement(
             mentioned.join(", ")
         ),
     ))
+}
+
+/// Whether `sql` names `database.table` (quoted or not).
+fn mentions_qualified(sql: &str, database: &str, table: &str) -> bool {
+    let lower = sql.to_ascii_lowercase().replace('`', "");
+    mentions(
+        &lower,
+        &format!("{}.{}", database.to_ascii_lowercase(), table),
+    )
 }
 
 /// Whether `sql` names `table` as an identifier (bare, quoted, or qualified).
@@ -479,5 +491,15 @@ mod tests {
         assert!(mentions("drop table shop.orders", "orders"));
         assert!(!mentions("ALTER TABLE orders_archive ADD c INT", "orders"));
         assert!(!mentions("ALTER TABLE my_orders ADD c INT", "orders"));
+        assert!(mentions_qualified(
+            "TRUNCATE `shop`.`orders`",
+            "shop",
+            "orders"
+        ));
+        assert!(!mentions_qualified(
+            "TRUNCATE `other`.`orders`",
+            "shop",
+            "orders"
+        ));
     }
 }

@@ -13,7 +13,7 @@ use tablestore_server::Fault;
 use tsmigrate_core::error::Class;
 use tsmigrate_core::state::{
     from_unix_millis, unix_millis, Checkpoint, ChunkRecord, ChunkStatus, DirtyRecord, FailureKind,
-    Plan, StateError, StateStore, Status,
+    Plan, StateError, StateStore, Status, TAKEOVER_GRACE,
 };
 
 const TABLE: &str = "tsmigrate_state";
@@ -658,4 +658,51 @@ async fn status_round_trip_and_reset() {
     assert_eq!(s.lease().await.unwrap(), None);
     assert_eq!(s.plan().await.unwrap(), None);
     assert_eq!(other.status().await.unwrap(), Some(Status::default()));
+}
+
+/// Fencing of binlog writes: two invocations of one execution (a retry while the first still
+/// runs) cannot both hold the writing slot; the second gets it once the first released it or
+/// its deadline plus the grace has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_claims_fence_overlapping_invocations() {
+    let t = start().await;
+    let now = SystemTime::now();
+    let (ms, clock) = manual_clock(now);
+    let s = store(&t, "m1").await.with_clock(clock);
+    let ttl = Duration::from_secs(3600);
+    s.acquire_lease("exec-a", ttl).await.unwrap();
+    let until = now + Duration::from_secs(900);
+
+    s.claim_batch("exec-a", "first", until).await.unwrap();
+    // Re-entrant for the same token; the other invocation must wait.
+    s.claim_batch("exec-a", "first", until).await.unwrap();
+    let busy = s.claim_batch("exec-a", "second", until).await.unwrap_err();
+    assert!(matches!(busy, StateError::BatchBusy { .. }), "{busy:?}");
+    assert_eq!(busy.class(), Class::Transient);
+    // Another execution is refused by the lease itself.
+    assert!(matches!(
+        s.claim_batch("exec-b", "third", until).await.unwrap_err(),
+        StateError::LeaseHeld { .. }
+    ));
+
+    // Released: the next batch claims at once.
+    s.release_batch("first").await.unwrap();
+    assert_eq!(s.batch_claim().await.unwrap(), None);
+    s.claim_batch("exec-a", "second", until).await.unwrap();
+
+    // A claim whose holder died: free only after its deadline plus the grace.
+    ms.fetch_add(900_000, Ordering::SeqCst);
+    assert!(s.claim_batch("exec-a", "third", until).await.is_err());
+    ms.fetch_add(TAKEOVER_GRACE.as_millis() as i64, Ordering::SeqCst);
+    s.claim_batch("exec-a", "third", until).await.unwrap();
+    assert_eq!(
+        s.batch_claim().await.unwrap().map(|c| c.token),
+        Some("third".to_owned())
+    );
+    // The stale holder's release does not end the new claim.
+    s.release_batch("second").await.unwrap();
+    assert_eq!(
+        s.batch_claim().await.unwrap().map(|c| c.token),
+        Some("third".to_owned())
+    );
 }

@@ -25,6 +25,17 @@ pub enum StateError {
          released); stop this execution and start the migration again"
     )]
     LeaseLost { migration_id: String, owner: String },
+    /// Another binlog batch of this migration may still be writing (a retried or overlapping
+    /// invocation): this one waits until that batch's deadline has passed.
+    #[error(
+        "another binlog batch of migration {migration_id} may write until {} (an overlapping \
+         invocation of the same execution); this one is retried after it",
+        fmt_time(.until)
+    )]
+    BatchBusy {
+        migration_id: String,
+        until: SystemTime,
+    },
     /// The binlog checkpoint is not the one the writer started from: someone else moved it.
     #[error(
         "the binlog checkpoint of migration {migration_id} moved under this execution (expected \
@@ -94,6 +105,7 @@ impl StateError {
             StateError::LeaseHeld { .. } | StateError::LeaseLost { .. } => {
                 Class::Definite(ErrorName::LeaseHeld)
             }
+            StateError::BatchBusy { .. } => Class::Transient,
             _ => Class::Definite(ErrorName::Fatal),
         }
     }

@@ -4,6 +4,13 @@
 //! `EXPECT_NOT_EXIST` and changed only under a column condition on the exact owner and expiry
 //! that were read, so of two racing acquirers exactly one wins; the other re-reads and sees
 //! the winner's lease.
+//!
+//! Fencing of data writes: the owner is an execution, and one execution may have two binlog
+//! invocations alive at once (a Step Functions retry while the first Lambda still runs). A
+//! batch therefore claims the writing slot with its own token and hard deadline
+//! (`batch_token`, `batch_until`); another token takes over only after that deadline plus
+//! [`TAKEOVER_GRACE`] has passed or the holder released it. Lambda stops an invocation at its
+//! deadline, so a stale batch can never write older row images after a newer one.
 
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +21,9 @@ use tablestore::{
 };
 
 const KEY: &str = "lease";
+/// Time after a batch's deadline before another batch may take its claim: requests the stale
+/// invocation sent just before it was stopped have landed by then.
+pub const TAKEOVER_GRACE: Duration = Duration::from_secs(30);
 /// Rounds of read + conditional write before giving up under contention.
 const ATTEMPTS: usize = 8;
 
@@ -233,6 +243,123 @@ impl StateStore {
         StateError::LeaseLost {
             migration_id: self.migration_id.clone(),
             owner: owner.to_owned(),
+        }
+    }
+}
+
+/// Who may write binlog changes now: a batch's token and its hard deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchClaim {
+    pub token: String,
+    pub until: SystemTime,
+}
+
+impl StateStore {
+    /// The current batch claim, if any.
+    pub async fn batch_claim(&self) -> Result<Option<BatchClaim>, StateError> {
+        let Some(row) = self.get(KEY).await? else {
+            return Ok(None);
+        };
+        let c = Cols::new(&row);
+        match (c.opt_str("batch_token")?, c.opt_int("batch_until")?) {
+            (Some(token), Some(until)) => Ok(Some(BatchClaim {
+                token: token.to_owned(),
+                until: from_unix_millis(until),
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Claims the binlog-writing slot of `owner`'s lease for `token` until `until` (the
+    /// invocation's hard deadline). Succeeds when no batch holds it, when the holder's
+    /// deadline plus [`TAKEOVER_GRACE`] has passed, or when `token` holds it. Otherwise
+    /// [`StateError::BatchBusy`] (retried: the other batch ends by its deadline).
+    pub async fn claim_batch(
+        &self,
+        owner: &str,
+        token: &str,
+        until: SystemTime,
+    ) -> Result<(), StateError> {
+        check_owner(owner)?;
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            match self.lease().await? {
+                None => return Err(self.lease_lost(owner)),
+                Some(cur) if cur.owner != owner => return Err(self.held(cur)),
+                Some(_) => {}
+            }
+            let current = self.batch_claim().await?;
+            let token_condition = match &current {
+                None => ColumnCondition::Single {
+                    column: "batch_token".into(),
+                    comparator: Comparator::Equal,
+                    value: Value::String(String::new()),
+                    // Passes when the column is missing: nobody claimed it.
+                    pass_if_missing: true,
+                    latest_version_only: true,
+                },
+                Some(c) if c.token == token || now >= c.until + TAKEOVER_GRACE => {
+                    equals("batch_token", c.token.as_str())
+                }
+                Some(c) => {
+                    return Err(StateError::BatchBusy {
+                        migration_id: self.migration_id.clone(),
+                        until: c.until,
+                    })
+                }
+            };
+            let cond = Condition::expect(RowExistence::ExpectExist).with_column(
+                ColumnCondition::Composite {
+                    op: LogicalOp::And,
+                    conditions: vec![equals("owner", owner), token_condition],
+                },
+            );
+            let ops = vec![
+                CellOp::Put(Cell::new("batch_token", token)),
+                CellOp::Put(Cell::new("batch_until", unix_millis(until))),
+            ];
+            match self
+                .client
+                .update_row(&self.table, &self.pk(KEY), &ops, &cond)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if condition_failed(&e) => match self.lease().await? {
+                    None => return Err(self.lease_lost(owner)),
+                    Some(cur) if cur.owner != owner => return Err(self.held(cur)),
+                    // The claim changed between our read and write: decide again.
+                    Some(_) => continue,
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StateError::BatchBusy {
+            migration_id: self.migration_id.clone(),
+            until: self.now(),
+        })
+    }
+
+    /// Ends `token`'s claim (after its checkpoint is saved). A claim already taken over is
+    /// left alone: that batch wrote nothing after its deadline anyway.
+    pub async fn release_batch(&self, token: &str) -> Result<(), StateError> {
+        let cond =
+            Condition::expect(RowExistence::ExpectExist).with_column(equals("batch_token", token));
+        let ops = vec![
+            CellOp::DeleteAllVersions {
+                name: "batch_token".into(),
+            },
+            CellOp::DeleteAllVersions {
+                name: "batch_until".into(),
+            },
+        ];
+        match self
+            .client
+            .update_row(&self.table, &self.pk(KEY), &ops, &cond)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 }

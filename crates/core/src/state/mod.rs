@@ -7,7 +7,7 @@
 //!
 //! | key | columns | written by |
 //! |---|---|---|
-//! | `lease` | `owner`, `expires_at` (ms), `updated_at` | [`StateStore::acquire_lease`] and friends |
+//! | `lease` | `owner`, `expires_at` (ms), `updated_at`; a binlog batch's `batch_token`, `batch_until` (ms) | [`StateStore::acquire_lease`] and friends; [`StateStore::claim_batch`] |
 //! | `binlog` | `file`, `pos`, `gtid_set`?, `event_time`? (s), `seq`, `updated_at` | [`StateStore::save_checkpoint`] |
 //! | `plan` | `chunk_count`, `tables` (JSON), `created_at`, `plan_id` | [`StateStore::create_plan`] |
 //! | `chunk/000042` | `index`, `table`, `lower`?/`upper`?/`cursor`? (JSON), `rows`, `bytes`, `status`, `plan_id`, `updated_at` | [`StateStore::create_plan`], [`StateStore::save_chunk_progress`] |
@@ -64,7 +64,7 @@ use tablestore::{
 pub use checkpoint::Checkpoint;
 pub use chunks::{ChunkRecord, ChunkStatus, Plan};
 pub use error::StateError;
-pub use lease::Lease;
+pub use lease::{BatchClaim, Lease, TAKEOVER_GRACE};
 pub use records::{DirtyRecord, FailureKind, Status};
 
 /// Name of the first primary-key column of the state table.

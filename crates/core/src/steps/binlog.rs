@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::context::Context;
 use super::copy::{handle_dirty, pk_text, record_failed_row, writer_options};
+use super::dispatch::copy_budget;
 use super::error::{ErrorName, StepError};
 use super::lifecycle::{state_store, LEASE_TTL};
 use super::objects;
@@ -32,7 +33,7 @@ use crate::mapping::types::Family;
 use crate::mapping::TableMapping;
 use crate::mysql;
 use crate::mysql::binlog::{self, text_row, Bounds, Change, Position, RowError, RowsKind, Stop};
-use crate::state::{unix_millis, Checkpoint};
+use crate::state::{unix_millis, Checkpoint, StateStore};
 use crate::throttle::Throttle;
 use tablestore::batch::BatchWriter;
 use tablestore::client::BatchRow;
@@ -60,17 +61,52 @@ pub struct BinlogBatchOutput {
 /// A transaction larger than this many times `incremental.max_bytes` stops the migration.
 const TRANSACTION_CAP_FACTOR: u64 = 4;
 
-/// Reads and applies one batch from the stored checkpoint; stops at `deadline` at the latest.
+/// How long a batch without an invocation deadline (the local runner) holds its claim.
+const LOCAL_CLAIM_EXTRA: Duration = Duration::from_secs(600);
+
+/// Reads and applies one batch from the stored checkpoint. `deadline` is when the invocation
+/// is cut off (Lambda's): reading stops a margin before it, and the batch's claim on the
+/// writing slot (state/lease.rs) lasts until it, so no other batch writes meanwhile.
 pub async fn binlog_batch(
     ctx: &Context,
     owner: Option<&str>,
+    deadline: Option<SystemTime>,
+) -> Result<BinlogBatchOutput, StepError> {
+    let store = state_store(ctx);
+    let now = SystemTime::now();
+    let read_until = deadline.map(|d| Instant::now() + copy_budget(Some(d), now));
+    let claim_until = deadline.unwrap_or(
+        now + Duration::from_secs(u64::from(ctx.config.incremental.max_seconds))
+            + LOCAL_CLAIM_EXTRA,
+    );
+    let token = match owner {
+        Some(owner) => {
+            store.renew_lease(owner, LEASE_TTL).await?;
+            let token = format!("{:016x}", fastrand::u64(..));
+            store.claim_batch(owner, &token, claim_until).await?;
+            Some(token)
+        }
+        None => None,
+    };
+    let writer = BatchWriter::new(ctx.destination.clone(), writer_options(ctx));
+    let result = apply_batch(ctx, &store, &writer, read_until).await;
+    // Nothing of this batch is in flight past this point: the claim may end.
+    let _ = writer.close().await;
+    if let Some(token) = token {
+        if let Err(e) = store.release_batch(&token).await {
+            tracing::warn!(error = %e, "could not end the batch claim; it lapses at its deadline");
+        }
+    }
+    result
+}
+
+async fn apply_batch(
+    ctx: &Context,
+    store: &StateStore,
+    writer: &BatchWriter,
     deadline: Option<Instant>,
 ) -> Result<BinlogBatchOutput, StepError> {
     let cfg = &ctx.config;
-    let store = state_store(ctx);
-    if let Some(owner) = owner {
-        store.renew_lease(owner, LEASE_TTL).await?;
-    }
     let checkpoint = store.checkpoint().await?.ok_or_else(|| {
         StepError::new(
             ErrorName::BinlogUnavailable,
@@ -109,7 +145,6 @@ pub async fn binlog_batch(
     )
     .await?;
 
-    let writer = BatchWriter::new(ctx.destination.clone(), writer_options(ctx));
     let t = &cfg.throttle.incremental;
     let mut throttle = Throttle::share_of(None, t.rps, t.mb_per_s, 1);
     let mut dirty = 0u64;
@@ -132,7 +167,7 @@ pub async fn binlog_batch(
                 }
                 Err(Unmapped::Dirty { key, reason }) => {
                     dirty += 1;
-                    handle_dirty(ctx, &store, &mapping.source_name, &key, &reason).await?;
+                    handle_dirty(ctx, store, &mapping.source_name, &key, &reason).await?;
                 }
                 Err(Unmapped::Structure(message)) => {
                     return Err(StepError::new(ErrorName::SchemaConflict, message));
@@ -153,9 +188,8 @@ pub async fn binlog_batch(
             .find(|m| m.target_name.as_str() == &*f.row.table)
             .map(|m| m.source_name.clone())
             .unwrap_or_else(|| f.row.table.to_string());
-        record_failed_row(ctx, &store, &table, f).await?;
+        record_failed_row(ctx, store, &table, f).await?;
     }
-    let _ = writer.close().await;
     throttle.rows_and_bytes(written, batch.bytes).await;
 
     // Every write of the batch is acknowledged: the checkpoint may move past it.

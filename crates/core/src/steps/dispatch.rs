@@ -200,12 +200,7 @@ async fn run_with_context(
         }
         Step::Verify => to_json(super::verify::verify(ctx, input.chunk_index).await?),
         Step::BinlogBatch => {
-            // Stop reading a margin before the invocation's deadline, as CopyChunk does.
-            let stop_at = deadline.map(|d| {
-                let left = copy_budget(Some(d), SystemTime::now());
-                std::time::Instant::now() + left
-            });
-            to_json(super::binlog::binlog_batch(ctx, input.lease_owner.as_deref(), stop_at).await?)
+            to_json(super::binlog::binlog_batch(ctx, input.lease_owner.as_deref(), deadline).await?)
         }
     }
 }

@@ -137,3 +137,48 @@ async fn dropping_a_migrated_table_stops_with_schema_conflict() {
     assert_eq!(err.name, ErrorName::SchemaConflict, "{err}");
     assert!(err.message.contains("TRUNCATE"), "{err}");
 }
+
+/// A source that logs no column metadata (MySQL 5.7, MariaDB before 10.5, or
+/// binlog_row_metadata=NO_LOG): names, signedness, charsets and ENUM labels come from
+/// information_schema while the table map still fits the table; after an ALTER that changes
+/// the columns, older events stop the batch with SchemaConflict instead of being mislabelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_row_metadata_names_come_from_the_schema_while_it_fits() {
+    let server = MariaDb::start_with(&["--binlog-row-metadata=NO_LOG"]);
+    let database = server.fresh_database("inc_nolog").await;
+    server
+        .exec(&format!(
+            "USE `{database}`;
+             CREATE TABLE t (id INT UNSIGNED PRIMARY KEY, big BIGINT UNSIGNED,
+               l1 VARCHAR(20) CHARACTER SET latin1, e ENUM('small','medium','large'),
+               m MEDIUMINT);
+             INSERT INTO t VALUES (1, 1, 'a', 'small', -1)"
+        ))
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = context(config(&server, &database, dir.path())).await;
+    full_copy(&ctx).await;
+    server
+        .exec(&format!(
+            "USE `{database}`;
+             INSERT INTO t VALUES (4294967295, 18446744073709551615, 'café', 'large', -8388608);
+             UPDATE t SET l1 = 'naïve', e = 'medium' WHERE id = 1;"
+        ))
+        .await;
+    catch_up(&ctx).await;
+    let v = steps::verify::verify(&ctx, None).await.expect("verify");
+    assert_eq!((v.missing, v.different, v.extra), (0, 0, 0), "{v:?}");
+
+    // Events written before an ALTER no longer fit the table: stop, never guess.
+    server
+        .exec(&format!(
+            "USE `{database}`; INSERT INTO t VALUES (2, 2, 'b', 'small', 2);
+             ALTER TABLE t ADD COLUMN extra INT NULL"
+        ))
+        .await;
+    let err = binlog_batch(&ctx, Some("inc-exec"), None)
+        .await
+        .expect_err("the old event does not fit");
+    assert_eq!(err.name, ErrorName::SchemaConflict, "{err}");
+    assert!(err.message.contains("binlog_row_metadata=FULL"), "{err}");
+}

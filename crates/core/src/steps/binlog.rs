@@ -32,7 +32,10 @@ use crate::mapping::convert::RowConverter;
 use crate::mapping::types::Family;
 use crate::mapping::TableMapping;
 use crate::mysql;
-use crate::mysql::binlog::{self, text_row, Bounds, Change, Position, RowError, RowsKind, Stop};
+use crate::mysql::binlog::{
+    self, text_row, Bounds, Change, Position, RowError, RowsKind, Stop, TableMeta,
+};
+use crate::mysql::TableInfo;
 use crate::state::{unix_millis, Checkpoint, StateStore};
 use crate::throttle::Throttle;
 use tablestore::batch::BatchWriter;
@@ -114,11 +117,13 @@ async fn apply_batch(
              migration_types has \"incremental\"; start the migration from the beginning",
         )
     })?;
-    let mappings = migrated_tables(ctx).await?;
+    let (mappings, infos) = migrated_tables(ctx).await?;
     let by_name: HashMap<String, Arc<TableMapping>> = mappings
         .into_iter()
         .map(|m| (m.source_name.clone(), Arc::new(m)))
         .collect();
+    // Table maps without column names, completed from information_schema once per table id.
+    let mut completed: HashMap<u64, Arc<TableMeta>> = HashMap::new();
 
     let database = cfg.source.database.clone();
     let names: Vec<String> = by_name.keys().cloned().collect();
@@ -158,7 +163,29 @@ async fn apply_batch(
             let Some(mapping) = by_name.get(&change.table.table) else {
                 continue;
             };
-            match encode(ctx, mapping, change) {
+            let table = if change.table.has_names {
+                change.table.clone()
+            } else {
+                match completed.get(&change.table.table_id) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let columns = infos
+                            .iter()
+                            .find(|i| i.name == change.table.table)
+                            .map(|i| i.columns.as_slice())
+                            .unwrap_or_default();
+                        let t = Arc::new(
+                            change
+                                .table
+                                .with_schema(columns)
+                                .map_err(|m| StepError::new(ErrorName::SchemaConflict, m))?,
+                        );
+                        completed.insert(change.table.table_id, t.clone());
+                        t
+                    }
+                }
+            };
+            match encode(ctx, mapping, &table, change) {
                 Ok(changes) => {
                     let table: Arc<str> = mapping.target_name.as_str().into();
                     for c in changes {
@@ -262,11 +289,12 @@ fn coalesce(rows: Vec<BatchRow>, keep_delete_before_put: bool) -> Vec<BatchRow> 
 
 /// The mappings of the migrated tables as they are now, refusing what incremental cannot do
 /// yet.
-async fn migrated_tables(ctx: &Context) -> Result<Vec<TableMapping>, StepError> {
+async fn migrated_tables(ctx: &Context) -> Result<(Vec<TableMapping>, Vec<TableInfo>), StepError> {
     let mut conn = mysql::connect(&ctx.source).await?;
     let selected = objects::select(&mut conn, &ctx.config).await;
     mysql::close(conn).await;
-    let mappings = objects::usable_mappings(&selected?, &ctx.config)?;
+    let selected = selected?;
+    let mappings = objects::usable_mappings(&selected, &ctx.config)?;
     for m in &mappings {
         if m.filter.is_some() {
             return Err(StepError::new(
@@ -301,7 +329,7 @@ async fn migrated_tables(ctx: &Context) -> Result<Vec<TableMapping>, StepError> 
             }
         }
     }
-    Ok(mappings)
+    Ok((mappings, selected.tables))
 }
 
 /// Why a row change was not written.
@@ -316,13 +344,14 @@ enum Unmapped {
 fn encode(
     ctx: &Context,
     m: &TableMapping,
+    table: &TableMeta,
     change: &Change,
 ) -> Result<Vec<EncodedChange>, Unmapped> {
     let cfg = &ctx.config;
     let conv = RowConverter::new(m);
     let columns = m.source_columns();
     let row_of = |image: &binlog::Image| {
-        text_row(image, &change.table, &columns).map_err(|e| match e {
+        text_row(image, table, &columns).map_err(|e| match e {
             RowError::Structure(m) => Unmapped::Structure(m),
             RowError::Value { column, reason } => Unmapped::Dirty {
                 key: "(unreadable key)".into(),

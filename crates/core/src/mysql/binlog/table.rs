@@ -7,6 +7,8 @@
 use mysql_async::binlog::events::{OptionalMetaExtractor, OptionalMetadataField, TableMapEvent};
 use mysql_async::consts::ColumnType;
 
+use crate::mysql::introspect::ColumnInfo;
+
 /// MySQL's and MariaDB's limit of columns per table: a table map claiming more is corrupt.
 const MAX_COLUMNS: usize = 4096;
 
@@ -136,6 +138,116 @@ impl TableMeta {
     /// `database.table`, for messages.
     pub fn qualified_name(&self) -> String {
         format!("{}.{}", self.database, self.table)
+    }
+
+    /// This table map completed from the table's columns as `information_schema` lists them
+    /// now, for sources that log no column metadata (MySQL 5.7, MariaDB before 10.5, or
+    /// `binlog_row_metadata` not FULL): names, signedness, charsets and ENUM/SET labels. Only
+    /// when the map still fits the columns (same count, each type the one the column logs as);
+    /// otherwise the table changed since the event was written and no name can be trusted.
+    pub fn with_schema(&self, columns: &[ColumnInfo]) -> Result<TableMeta, String> {
+        let refuse = |why: String| {
+            format!(
+                "the binlog's table map of {} does not fit the table's columns now ({why}): \
+                 without binlog_row_metadata=FULL the reader cannot tell which value belongs to \
+                 which column. Fix: set binlog_row_metadata=FULL on the source (MariaDB 10.5+, \
+                 MySQL 8.0.1+) and start a full migration again",
+                self.qualified_name()
+            )
+        };
+        let mut ordered: Vec<&ColumnInfo> = columns.iter().collect();
+        ordered.sort_by_key(|c| c.ordinal);
+        if ordered.len() != self.columns.len() {
+            return Err(refuse(format!(
+                "{} columns logged, {} in the table",
+                self.columns.len(),
+                ordered.len()
+            )));
+        }
+        let mut meta = self.clone();
+        for (c, info) in meta.columns.iter_mut().zip(ordered) {
+            if !logs_as(&info.data_type, info.json, c.column_type) {
+                return Err(refuse(format!(
+                    "column `{}` is {} but the event logs a {:?}",
+                    info.name, info.data_type, c.column_type
+                )));
+            }
+            c.name = Some(info.name.clone());
+            c.unsigned = info.unsigned;
+            if c.column_type.is_enum_or_set_type() {
+                // Labels from information_schema are UTF-8 text.
+                c.labels = Some(
+                    if c.column_type.is_enum_type() {
+                        &info.enum_values
+                    } else {
+                        &info.set_values
+                    }
+                    .iter()
+                    .map(|l| l.as_bytes().to_vec())
+                    .collect(),
+                );
+                c.charset = Some(UTF8MB4_GENERAL_CI);
+            } else if c.charset.is_none() {
+                c.charset = info.charset.as_deref().and_then(charset_id);
+            }
+        }
+        meta.has_names = true;
+        meta.has_signedness = true;
+        Ok(meta)
+    }
+}
+
+const UTF8MB4_GENERAL_CI: u16 = 45;
+
+/// A collation id of a charset named by information_schema (what decoding needs is the
+/// charset; any of its collations will do).
+fn charset_id(name: &str) -> Option<u16> {
+    Some(match name {
+        "utf8mb4" => UTF8MB4_GENERAL_CI,
+        "utf8mb3" | "utf8" => 33,
+        "latin1" => 8,
+        "ascii" => 11,
+        "binary" => 63,
+        _ => return None,
+    })
+}
+
+/// Whether a column of `data_type` (information_schema) is logged with the real type `t`.
+fn logs_as(data_type: &str, json: bool, t: ColumnType) -> bool {
+    use ColumnType::*;
+    match data_type {
+        "tinyint" => t == MYSQL_TYPE_TINY,
+        "smallint" => t == MYSQL_TYPE_SHORT,
+        "mediumint" => t == MYSQL_TYPE_INT24,
+        "int" | "integer" => t == MYSQL_TYPE_LONG,
+        "bigint" => t == MYSQL_TYPE_LONGLONG,
+        "decimal" | "numeric" => matches!(t, MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_DECIMAL),
+        "float" => t == MYSQL_TYPE_FLOAT,
+        "double" | "real" => t == MYSQL_TYPE_DOUBLE,
+        "bit" => t == MYSQL_TYPE_BIT,
+        "year" => t == MYSQL_TYPE_YEAR,
+        "date" => matches!(t, MYSQL_TYPE_NEWDATE | MYSQL_TYPE_DATE),
+        "time" => matches!(t, MYSQL_TYPE_TIME2 | MYSQL_TYPE_TIME),
+        "datetime" => matches!(t, MYSQL_TYPE_DATETIME2 | MYSQL_TYPE_DATETIME),
+        "timestamp" => matches!(t, MYSQL_TYPE_TIMESTAMP2 | MYSQL_TYPE_TIMESTAMP),
+        "char" | "binary" => t == MYSQL_TYPE_STRING,
+        "varchar" | "varbinary" => matches!(t, MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING),
+        "enum" => t == MYSQL_TYPE_ENUM,
+        "set" => t == MYSQL_TYPE_SET,
+        "json" => t == MYSQL_TYPE_JSON,
+        "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob"
+        | "longblob" => {
+            matches!(
+                t,
+                MYSQL_TYPE_BLOB
+                    | MYSQL_TYPE_TINY_BLOB
+                    | MYSQL_TYPE_MEDIUM_BLOB
+                    | MYSQL_TYPE_LONG_BLOB
+            ) || (json && t == MYSQL_TYPE_JSON)
+        }
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+        | "multipolygon" | "geometrycollection" | "geomcollection" => t == MYSQL_TYPE_GEOMETRY,
+        _ => false,
     }
 }
 

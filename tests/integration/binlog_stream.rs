@@ -32,6 +32,7 @@ const ID_ERRORS: u32 = 9004;
 const ID_CAP: u32 = 9005;
 const ID_TYPES: u32 = 9006;
 const ID_TIME: u32 = 9007;
+const ID_RESTART: u32 = 9008;
 
 fn unbounded() -> Bounds {
     Bounds {
@@ -461,4 +462,47 @@ async fn a_negative_fractional_time_stops_the_reader_instead_of_going_wrong() {
         .await
         .expect_err("not decodable");
     assert!(matches!(err, SourceError::BinlogCorrupt { .. }), "{err:?}");
+}
+
+/// A checkpoint taken before the source restarts is still good after it: the stream goes on
+/// through the STOP event and the new file, nothing lost or read twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_resume_across_a_server_restart() {
+    let server = MariaDb::start_with(&[]);
+    let (opts, db, start) = setup(&server, "binlog_restart", |db| {
+        format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")
+    })
+    .await;
+    let mut sql = String::new();
+    for i in 0..30 {
+        sql.push_str(&format!("INSERT INTO `{db}`.t VALUES ({i});"));
+    }
+    server.exec(&sql).await;
+    let small = Bounds {
+        max_events: 7,
+        ..unbounded()
+    };
+    let first = read(&opts, ID_RESTART, &start, &small, &db).await;
+    let resume_at = first.end.clone();
+    server.restart();
+    let mut sql = String::new();
+    for i in 30..60 {
+        sql.push_str(&format!("INSERT INTO `{db}`.t VALUES ({i});"));
+    }
+    server.exec(&sql).await;
+
+    let mut batches = vec![first];
+    let mut at = resume_at;
+    for _ in 0..1000 {
+        let b = read(&opts, ID_RESTART, &at, &small, &db).await;
+        at = b.end.clone();
+        let done = b.stop == Stop::EndOfLog;
+        batches.push(b);
+        if done {
+            break;
+        }
+    }
+    let ids: Vec<i64> = changes(&batches).into_iter().map(|(_, id)| id).collect();
+    assert_eq!(ids, (0..60).collect::<Vec<i64>>());
+    assert_ne!(at.file, start.file, "the restart opened a new binlog file");
 }

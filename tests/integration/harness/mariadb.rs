@@ -50,6 +50,7 @@ pub struct MariaDb {
     socket: PathBuf,
     child: Mutex<Option<Child>>,
     next_db: AtomicUsize,
+    extra: Vec<String>,
 }
 
 impl MariaDb {
@@ -76,6 +77,33 @@ impl MariaDb {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Stops the server (SIGTERM: a clean shutdown) and starts it again on the same data, port
+    /// and flags; blocks until it accepts connections again.
+    pub fn restart(&self) {
+        let mut guard = match self.child.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(mut child) = guard.take() {
+            // SAFETY: a plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let _ = child.wait();
+        }
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let mut child = match launch(&self.dir, self.port, &extra) {
+            Ok(c) => c,
+            Err(StartError::PortTaken(m) | StartError::Fatal(m)) => panic!("restart: {m}"),
+        };
+        if let Err(StartError::PortTaken(m) | StartError::Fatal(m)) =
+            wait_ready(&mut child, &self.dir, self.port, &extra)
+        {
+            panic!("restart: {m}");
+        }
+        *guard = Some(child);
     }
 
     /// The data directory (the binlog files are `binlog.NNNNNN` in it).
@@ -318,58 +346,13 @@ fn start_once(extra: &[&str]) -> Result<MariaDb, StartError> {
     copy_dir(template_datadir(), &data)
         .map_err(|e| StartError::Fatal(format!("cannot copy the template datadir: {e}")))?;
     let port = free_port();
+    let mut child = launch(&dir, port, extra)?;
+    if let Err(e) = wait_ready(&mut child, &dir, port, extra) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e);
+    }
     let socket = dir.join("mysqld.sock");
     let err_log = dir.join("mysqld.err");
-
-    let mut cmd = Command::new(program("mariadbd"));
-    cmd.arg("--no-defaults") // must be first
-        .arg("--user=root")
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--socket={}", socket.display()))
-        .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
-        .arg(format!("--port={port}"))
-        .arg("--bind-address=127.0.0.1")
-        .arg(format!("--log-error={}", err_log.display()))
-        .arg("--skip-name-resolve")
-        .arg("--innodb-log-file-size=8M")
-        .arg("--innodb-buffer-pool-size=64M")
-        .arg("--character-set-server=utf8mb4")
-        .arg("--collation-server=utf8mb4_general_ci");
-    if !extra.iter().any(|a| a.starts_with("--skip-log-bin")) {
-        cmd.arg(format!("--log-bin={}", data.join("binlog").display()));
-    }
-    cmd.args(BINLOG_FLAGS).args(extra);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = spawn_tied_to_process(cmd)
-        .map_err(|e| StartError::Fatal(format!("cannot start mariadbd: {e}")))?;
-
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = tail(&err_log, 40);
-            let _ = std::fs::remove_dir_all(&dir);
-            if log.contains("Address already in use") || log.contains("Can't start server: Bind") {
-                return Err(StartError::PortTaken(log));
-            }
-            return Err(StartError::Fatal(format!(
-                "mariadbd exited during start-up ({status}) with flags {extra:?}; error log:\n{log}"
-            )));
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() && cli(&socket, "SELECT 1").is_ok() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(StartError::Fatal(format!(
-                "mariadbd did not become ready within {START_TIMEOUT:?}; error log:\n{}",
-                tail(&err_log, 40)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 
     let setup = format!(
         "CREATE USER '{ADMIN_USER}'@'%' IDENTIFIED BY '{ADMIN_PASSWORD}';
@@ -391,7 +374,70 @@ fn start_once(extra: &[&str]) -> Result<MariaDb, StartError> {
         socket,
         child: Mutex::new(Some(child)),
         next_db: AtomicUsize::new(0),
+        extra: extra.iter().map(|a| a.to_string()).collect(),
     })
+}
+
+/// Starts mariadbd on the server directory `dir` (its datadir already in place).
+fn launch(dir: &Path, port: u16, extra: &[&str]) -> Result<Child, StartError> {
+    let data = dir.join("data");
+    let socket = dir.join("mysqld.sock");
+    let err_log = dir.join("mysqld.err");
+    let mut cmd = Command::new(program("mariadbd"));
+    cmd.arg("--no-defaults") // must be first
+        .arg("--user=root")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", socket.display()))
+        .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--log-error={}", err_log.display()))
+        .arg("--skip-name-resolve")
+        .arg("--innodb-log-file-size=8M")
+        .arg("--innodb-buffer-pool-size=64M")
+        .arg("--character-set-server=utf8mb4")
+        .arg("--collation-server=utf8mb4_general_ci");
+    if !extra.iter().any(|a| a.starts_with("--skip-log-bin")) {
+        cmd.arg(format!("--log-bin={}", data.join("binlog").display()));
+    }
+    cmd.args(BINLOG_FLAGS).args(extra);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    spawn_tied_to_process(cmd).map_err(|e| StartError::Fatal(format!("cannot start mariadbd: {e}")))
+}
+
+/// Waits until the server started by [`launch`] accepts connections.
+fn wait_ready(child: &mut Child, dir: &Path, port: u16, extra: &[&str]) -> Result<(), StartError> {
+    let socket = dir.join("mysqld.sock");
+    let err_log = dir.join("mysqld.err");
+
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = tail(&err_log, 40);
+            if log.contains("Address already in use") || log.contains("Can't start server: Bind") {
+                return Err(StartError::PortTaken(log));
+            }
+            return Err(StartError::Fatal(format!(
+                "mariadbd exited during start-up ({status}) with flags {extra:?}; error log:\n{log}"
+            )));
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() && cli(&socket, "SELECT 1").is_ok() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(StartError::Fatal(format!(
+                "mariadbd did not become ready within {START_TIMEOUT:?}; error log:\n{}",
+                tail(&err_log, 40)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    Ok(())
 }
 
 /// Runs SQL through the `mariadb` client as root over the socket (used before the users

@@ -106,6 +106,8 @@ impl StateError {
                 Class::Definite(ErrorName::LeaseHeld)
             }
             StateError::BatchBusy { .. } => Class::Transient,
+            // Another writer moved the checkpoint: fenced out, like a lost lease.
+            StateError::CheckpointConflict { .. } => Class::Definite(ErrorName::LeaseHeld),
             _ => Class::Definite(ErrorName::Fatal),
         }
     }

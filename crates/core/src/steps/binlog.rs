@@ -33,7 +33,7 @@ use crate::mapping::types::Family;
 use crate::mapping::TableMapping;
 use crate::mysql;
 use crate::mysql::binlog::{
-    self, text_row, Bounds, Change, Position, RowError, RowsKind, Stop, TableMeta,
+    self, text_row, BatchReader, Bounds, Change, Position, RowError, RowsKind, Stop, TableMeta,
 };
 use crate::mysql::TableInfo;
 use crate::state::{unix_millis, Checkpoint, StateStore};
@@ -60,6 +60,10 @@ pub struct BinlogBatchOutput {
     /// Seconds between the last applied transaction's commit on the source and now.
     pub lag_seconds: Option<i64>,
 }
+
+/// Rows encoded before they are coalesced and handed to the writer: bounds the memory of a
+/// batch (its transactions are applied as they are read).
+const COALESCE_ROWS: usize = 20_000;
 
 /// A transaction larger than this many times `incremental.max_bytes` stops the migration.
 const TRANSACTION_CAP_FACTOR: u64 = 4;
@@ -141,11 +145,11 @@ async fn apply_batch(
         file: checkpoint.file.clone(),
         pos: checkpoint.pos,
     };
-    let batch = binlog::read_batch(
+    let mut reader = BatchReader::open(
         &ctx.source,
         cfg.effective_server_id(),
         &start,
-        &bounds,
+        bounds,
         filter,
     )
     .await?;
@@ -155,7 +159,11 @@ async fn apply_batch(
     let mut dirty = 0u64;
     let mut last_commit = None;
     let mut rows = Vec::new();
-    for tx in &batch.transactions {
+    let (mut changes, mut written) = (0u64, 0u64);
+    let update_row = cfg.write_mode == WriteMode::UpdateRow;
+    // Transactions are applied as they are read; the checkpoint still moves only after the
+    // whole batch is acknowledged.
+    while let Some(tx) = reader.next().await? {
         for statement in &tx.statements {
             check_statement(statement, &cfg.source.database, &by_name)?;
         }
@@ -202,11 +210,20 @@ async fn apply_batch(
             }
         }
         last_commit = Some(tx.timestamp);
+        if rows.len() >= COALESCE_ROWS {
+            changes += rows.len() as u64;
+            let slice = coalesce(std::mem::take(&mut rows), update_row);
+            written += slice.len() as u64;
+            throttle.rows_and_bytes(slice.len() as u64, 0).await;
+            writer.write_all(slice).await.map_err(StepError::from)?;
+        }
     }
-    let changes = rows.len() as u64;
-    let rows = coalesce(rows, cfg.write_mode == WriteMode::UpdateRow);
-    let written = rows.len() as u64;
-    writer.write_all(rows).await.map_err(StepError::from)?;
+    let batch = reader.close().await;
+    changes += rows.len() as u64;
+    let slice = coalesce(rows, update_row);
+    let last_slice = slice.len() as u64;
+    written += last_slice;
+    writer.write_all(slice).await.map_err(StepError::from)?;
     let report = writer.flush().await.map_err(StepError::from)?;
     for f in &report.failed {
         dirty += 1;
@@ -217,7 +234,7 @@ async fn apply_batch(
             .unwrap_or_else(|| f.row.table.to_string());
         record_failed_row(ctx, store, &table, f).await?;
     }
-    throttle.rows_and_bytes(written, batch.bytes).await;
+    throttle.rows_and_bytes(last_slice, batch.bytes).await;
 
     // Every write of the batch is acknowledged: the checkpoint may move past it.
     if batch.end != start {
@@ -258,8 +275,9 @@ async fn apply_batch(
     })
 }
 
-/// Only the last change of each key is written: row images are whole rows, so the last one
-/// is the key's state at the end of the batch (a hot row does not serialise the batch). In
+/// Only the last change of each key in a slice of the batch is written: row images are whole
+/// rows, so the last one is the key's state at the end of the slice (a hot row does not
+/// serialise the batch). In
 /// `update_row` mode a delete before that last change is kept too: it clears the attributes a
 /// put of the migrated columns would leave. The checkpoint moves only after the whole batch is
 /// acknowledged, so the states in between are never visible as a resume point.

@@ -39,7 +39,7 @@ use std::fmt;
 pub use decoder::{Change, Image, Statement, TableFilter, Transaction};
 pub use events::RowsKind;
 pub use file::{decode_file, FileBatch};
-pub use stream::{read_batch, Batch, Bounds, Stop};
+pub use stream::{read_batch, Batch, BatchReader, Bounds, Stop};
 pub use table::{ColumnMeta, TableMeta};
 pub use text::{render, text_row, RowError};
 

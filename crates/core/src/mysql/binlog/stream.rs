@@ -3,13 +3,14 @@
 //! the stream at the end of its log, so a short-lived function leaves no dump thread behind),
 //! decode until a bound is reached at a transaction boundary, close.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use mysql_async::binlog::events::{Event, TransactionPayloadEvent};
 use mysql_async::prelude::Queryable;
-use mysql_async::BinlogStreamRequest;
+use mysql_async::{BinlogStream, BinlogStreamRequest};
 
 use super::decoder::{DecodeError, Decoder, Fed, TableFilter, Transaction};
 use super::events::code;
@@ -63,7 +64,8 @@ pub struct Batch {
     pub stop: Stop,
 }
 
-/// Reads one batch from `start`. `server_id` must be unique among the source's replicas.
+/// Reads one batch from `start`, all of it. `server_id` must be unique among the source's
+/// replicas. (A migration applies transactions as they come: [`BatchReader`].)
 pub async fn read_batch(
     opts: &ConnectOptions,
     server_id: u32,
@@ -71,57 +73,123 @@ pub async fn read_batch(
     bounds: &Bounds,
     filter: TableFilter,
 ) -> Result<Batch, SourceError> {
-    let started = Instant::now();
-    let mut conn = connect(opts).await?;
-    // MariaDB: send GTID, GTID_LIST and BINLOG_CHECKPOINT events as they are instead of
-    // rewriting them into BEGIN and dummy queries (a user variable, harmless on MySQL).
-    if let Err(e) = conn.query_drop("SET @mariadb_slave_capability=4").await {
-        close(conn).await;
-        return Err(SourceError::from_mysql(
-            "preparing the binlog connection",
-            e,
-        ));
+    let mut reader = BatchReader::open(opts, server_id, start, bounds.clone(), filter).await?;
+    let mut transactions = Vec::new();
+    while let Some(tx) = reader.next().await? {
+        transactions.push(tx);
     }
-    let request = BinlogStreamRequest::new(server_id)
-        .with_filename(start.file.as_bytes())
-        .with_pos(start.pos)
-        .with_non_blocking();
-    let mut stream = conn
-        .get_binlog_stream(request)
-        .await
-        .map_err(|e| stream_error(e, start, server_id))?;
+    let mut batch = reader.close().await;
+    batch.transactions = transactions;
+    Ok(batch)
+}
 
-    let mut decoder = Decoder::new(start.clone(), filter);
-    let mut inner_left = 0usize;
-    let stop = loop {
-        let next = AssertUnwindSafe(stream.next()).catch_unwind();
-        let item = match bounds.deadline {
+/// One batch, read as it is consumed: each committed transaction is handed out as soon as its
+/// commit is read, so memory holds one transaction (plus what the caller keeps), not the batch.
+pub struct BatchReader {
+    stream: BinlogStream,
+    decoder: Decoder,
+    ready: VecDeque<Transaction>,
+    inner_left: usize,
+    bounds: Bounds,
+    started: Instant,
+    server_id: u32,
+    start: Position,
+    stop: Option<Stop>,
+}
+
+impl BatchReader {
+    /// Connects as a replica and asks for the log from `start`.
+    pub async fn open(
+        opts: &ConnectOptions,
+        server_id: u32,
+        start: &Position,
+        bounds: Bounds,
+        filter: TableFilter,
+    ) -> Result<BatchReader, SourceError> {
+        let started = Instant::now();
+        let mut conn = connect(opts).await?;
+        // MariaDB: send GTID, GTID_LIST and BINLOG_CHECKPOINT events as they are instead of
+        // rewriting them into BEGIN and dummy queries (a user variable, harmless on MySQL).
+        if let Err(e) = conn.query_drop("SET @mariadb_slave_capability=4").await {
+            close(conn).await;
+            return Err(SourceError::from_mysql(
+                "preparing the binlog connection",
+                e,
+            ));
+        }
+        let request = BinlogStreamRequest::new(server_id)
+            .with_filename(start.file.as_bytes())
+            .with_pos(start.pos)
+            .with_non_blocking();
+        let stream = conn
+            .get_binlog_stream(request)
+            .await
+            .map_err(|e| stream_error(e, start, server_id))?;
+        Ok(BatchReader {
+            stream,
+            decoder: Decoder::new(start.clone(), filter),
+            ready: VecDeque::new(),
+            inner_left: 0,
+            bounds,
+            started,
+            server_id,
+            start: start.clone(),
+            stop: None,
+        })
+    }
+
+    /// The next committed transaction, or `None` once a bound or the end of the log is reached
+    /// (always right after a transaction boundary).
+    pub async fn next(&mut self) -> Result<Option<Transaction>, SourceError> {
+        loop {
+            if let Some(tx) = self.ready.pop_front() {
+                return Ok(Some(tx));
+            }
+            if self.stop.is_some() {
+                return Ok(None);
+            }
+            self.step().await?;
+        }
+    }
+
+    /// Reads one event.
+    async fn step(&mut self) -> Result<(), SourceError> {
+        let next = AssertUnwindSafe(self.stream.next()).catch_unwind();
+        let item = match self.bounds.deadline {
             Some(d) => match tokio::time::timeout_at(d.into(), next).await {
                 Ok(item) => item,
-                Err(_) => break Stop::Deadline,
+                Err(_) => {
+                    self.stop = Some(Stop::Deadline);
+                    return Ok(());
+                }
             },
             None => next.await,
         };
+        let decoder = &mut self.decoder;
         let event = match item {
             Err(_) => {
                 return Err(corrupt(
-                    &decoder,
+                    decoder,
                     "the event does not decode (parser panicked)",
                 ))
             }
-            Ok(None) => break Stop::EndOfLog,
-            Ok(Some(Err(e))) => return Err(stream_error(e, decoder.position(), server_id)),
+            Ok(None) => {
+                self.stop = Some(Stop::EndOfLog);
+                return Ok(());
+            }
+            Ok(Some(Err(e))) => return Err(stream_error(e, decoder.position(), self.server_id)),
             Ok(Some(Ok(event))) => event,
         };
-        let inner = inner_left > 0;
-        inner_left = inner_left.saturating_sub(1);
+        let inner = self.inner_left > 0;
+        self.inner_left = self.inner_left.saturating_sub(1);
         let fed = match file::guard(|| decoder.feed(&event, inner)) {
-            Ok(fed) => fed.map_err(|e| decode_error(&decoder, e))?,
-            Err(panic) => return Err(corrupt(&decoder, &panic)),
+            Ok(fed) => fed.map_err(|e| decode_error(decoder, e))?,
+            Err(panic) => return Err(corrupt(decoder, &panic)),
         };
         if !inner && event.header().event_type_raw() == code::TRANSACTION_PAYLOAD {
-            inner_left = payload_event_count(&event).map_err(|e| corrupt(&decoder, &e))?;
+            self.inner_left = payload_event_count(&event).map_err(|e| corrupt(decoder, &e))?;
         }
+        let bounds = &self.bounds;
         if decoder.open_bytes() > bounds.max_transaction_bytes {
             return Err(SourceError::BinlogUnsupported {
                 position: decoder.position().to_string(),
@@ -132,30 +200,37 @@ pub async fn read_batch(
                 ),
             });
         }
-        if fed == Fed::Boundary && inner_left == 0 {
+        self.ready.extend(decoder.take());
+        if fed == Fed::Boundary && self.inner_left == 0 {
             if decoder.events >= bounds.max_events {
-                break Stop::MaxEvents;
-            }
-            if decoder.bytes >= bounds.max_bytes {
-                break Stop::MaxBytes;
-            }
-            if started.elapsed() >= bounds.max_duration {
-                break Stop::MaxDuration;
+                self.stop = Some(Stop::MaxEvents);
+            } else if decoder.bytes >= bounds.max_bytes {
+                self.stop = Some(Stop::MaxBytes);
+            } else if self.started.elapsed() >= bounds.max_duration {
+                self.stop = Some(Stop::MaxDuration);
             }
         }
-    };
-    if let Err(e) = stream.close().await {
-        tracing::debug!(error = %e, "closing the binlog stream failed");
+        Ok(())
     }
-    Ok(Batch {
-        start: start.clone(),
-        end: decoder.position().clone(),
-        gtid: decoder.gtid_position(),
-        events: decoder.events,
-        bytes: decoder.bytes,
-        transactions: decoder.take(),
-        stop,
-    })
+
+    /// Closes the stream; the batch's end (after the last transaction handed out), its GTID
+    /// position and counts. Transactions not yet taken with [`BatchReader::next`] are dropped
+    /// and the end does not cover them only if the caller stopped early: call `next` until
+    /// `None` first.
+    pub async fn close(self) -> Batch {
+        if let Err(e) = self.stream.close().await {
+            tracing::debug!(error = %e, "closing the binlog stream failed");
+        }
+        Batch {
+            start: self.start,
+            end: self.decoder.position().clone(),
+            gtid: self.decoder.gtid_position(),
+            events: self.decoder.events,
+            bytes: self.decoder.bytes,
+            transactions: Vec::new(),
+            stop: self.stop.unwrap_or(Stop::Deadline),
+        }
+    }
 }
 
 /// How many events a transaction payload holds (mysql_async yields them right after it).

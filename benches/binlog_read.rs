@@ -1,6 +1,6 @@
 //! Binlog read throughput: row events of one ~200-byte-row table (inserts, updates, deletes in
 //! 1,000-row transactions) written by a private MariaDB, read back over the replication
-//! protocol by `mysql::binlog::read_batch` and rendered as the full copy's text rows
+//! protocol by `mysql::binlog::BatchReader` (as incremental migration reads) and rendered as the full copy's text rows
 //! (`text_row`: what incremental migration converts), side by side in one run with
 //! `mariadb-binlog --verbose --base64-output=decode-rows` decoding the same files from disk.
 //! Prints row events/s for both and the reader's peak RSS.
@@ -14,7 +14,7 @@ mod mariadb;
 use std::time::{Duration, Instant};
 
 use mariadb::MariaDb;
-use tsmigrate_core::mysql::binlog::{read_batch, text_row, Bounds, Position, Stop};
+use tsmigrate_core::mysql::binlog::{text_row, BatchReader, Bounds, Position, Stop};
 use tsmigrate_core::mysql::{self, binlog_position, server_info};
 
 // The same allocator as the functions and the CLI.
@@ -100,8 +100,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut at = start.clone();
         loop {
             let db_name = d.clone();
-            let batch = read_batch(&opts, 4242, &at, &bounds, Box::new(move |x, _| x == db_name)).await?;
-            for tx in &batch.transactions {
+            let mut reader =
+                BatchReader::open(&opts, 4242, &at, bounds.clone(), Box::new(move |x, _| x == db_name))
+                    .await?;
+            while let Some(tx) = reader.next().await? {
                 for c in &tx.changes {
                     for image in [&c.before, &c.after].into_iter().flatten() {
                         let row = text_row(image, &c.table, &columns)
@@ -111,6 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     rendered += 1;
                 }
             }
+            let batch = reader.close().await;
             events += batch.events;
             batches += 1;
             at = batch.end.clone();
@@ -144,7 +147,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         println!("binlog read, {rows} row events (1/2 insert, 1/4 update, 1/4 delete; 1,000-row transactions), ~200-byte rows, 2 cores shared with MariaDB");
         println!("{:<62} {:>12}", "reader", "row events/s");
-        println!("{:<62} {:>12.0}", "tsmigrate read_batch + text_row (replication protocol)", rows as f64 / ours);
+        println!("{:<62} {:>12.0}", "tsmigrate BatchReader + text_row (replication protocol)", rows as f64 / ours);
         println!("{:<62} {:>12.0}", "mariadb-binlog --verbose --base64-output=decode-rows (files)", rows as f64 / theirs);
         println!("events read: {events} in {batches} batches of <= 64 MB, text bytes rendered: {:.1} MB", bytes as f64 / 1e6);
         println!("peak RSS of the reader: {rss:.0} MB");

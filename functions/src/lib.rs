@@ -174,6 +174,12 @@ pub async fn handle_step(
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match outcome {
         Ok(output) => {
+            if step == Step::BinlogBatch {
+                if let Some(line) = binlog_metrics(&migration_id, &output, now_millis()) {
+                    // CloudWatch reads metrics from this line (embedded metric format).
+                    println!("{line}");
+                }
+            }
             tracing::info!(
                 step = step.resource_name(),
                 request_id = %context.request_id,
@@ -196,6 +202,46 @@ pub async fn handle_step(
             Err(diagnostic(&error))
         }
     }
+}
+
+/// A BinlogBatch output as a CloudWatch embedded-metric-format log line: `LagSeconds`,
+/// `EventsApplied`, `RowsWritten`, `DirtyRows` in namespace `tsmigrate`, dimension
+/// `MigrationId` (for lag dashboards and alarms). `None` without a migration id.
+pub fn binlog_metrics(migration_id: &str, output: &Value, timestamp_ms: u64) -> Option<String> {
+    if migration_id.is_empty() {
+        return None;
+    }
+    let number = |k: &str| output.get(k).and_then(Value::as_f64);
+    let mut line = serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "tsmigrate",
+                "Dimensions": [["MigrationId"]],
+                "Metrics": [
+                    {"Name": "LagSeconds", "Unit": "Seconds"},
+                    {"Name": "EventsApplied", "Unit": "Count"},
+                    {"Name": "RowsWritten", "Unit": "Count"},
+                    {"Name": "DirtyRows", "Unit": "Count"}
+                ]
+            }]
+        },
+        "MigrationId": migration_id,
+        "EventsApplied": number("events").unwrap_or(0.0),
+        "RowsWritten": number("rows_written").unwrap_or(0.0),
+        "DirtyRows": number("dirty").unwrap_or(0.0),
+    });
+    if let (Some(lag), Some(obj)) = (number("lag_seconds"), line.as_object_mut()) {
+        obj.insert("LagSeconds".into(), lag.into());
+    }
+    serde_json::to_string(&line).ok()
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The whole `main` of a step function: logs, AWS clients once per cold start, then serve.

@@ -200,3 +200,34 @@ fn every_template_function_names_a_job_the_bootstrap_runs() {
     );
     assert_eq!(Function::parse("CopyChunk"), None);
 }
+
+#[test]
+fn binlog_batches_emit_cloudwatch_metrics() {
+    let output = json!({"position": "binlog.000002:4", "events": 120, "rows_written": 100,
+                        "dirty": 2, "caught_up": true, "lag_seconds": 3});
+    let line = tsmigrate_functions::binlog_metrics("shop", &output, 1_700_000_000_000)
+        .expect("a metrics line");
+    let v: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(v["MigrationId"], "shop");
+    assert_eq!(v["LagSeconds"], 3.0);
+    assert_eq!(v["RowsWritten"], 100.0);
+    assert_eq!(v["DirtyRows"], 2.0);
+    assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000u64);
+    let metrics = &v["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(metrics["Namespace"], "tsmigrate");
+    assert_eq!(metrics["Dimensions"][0][0], "MigrationId");
+    let names: Vec<&str> = metrics["Metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["LagSeconds", "EventsApplied", "RowsWritten", "DirtyRows"]
+    );
+    // No lag known yet: the metric is left out, not reported as 0.
+    let no_lag = tsmigrate_functions::binlog_metrics("shop", &json!({"events": 0}), 1).unwrap();
+    assert!(!no_lag.contains("\"LagSeconds\":"), "{no_lag}");
+    assert!(tsmigrate_functions::binlog_metrics("", &output, 1).is_none());
+}

@@ -175,10 +175,16 @@ pub async fn status(path: &Path) -> i32 {
                             .unwrap_or(0);
                         format!(", lag {} s", (now_s - t).max(0))
                     });
+                    let gtid = c
+                        .gtid_set
+                        .as_deref()
+                        .map(|g| format!(", gtid {g}"))
+                        .unwrap_or_default();
                     println!(
-                        "binlog checkpoint: {}:{}{}",
+                        "binlog checkpoint: {}:{}{}{}",
                         c.file,
                         c.pos,
+                        gtid,
                         lag.unwrap_or_default()
                     )
                 }

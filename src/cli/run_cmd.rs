@@ -365,6 +365,27 @@ async fn summary(ctx: &steps::Context) {
             println!("{t:<32} {rows:>12} {:>12.1}", *bytes as f64 / 1048576.0);
         }
     }
+    if ctx
+        .config
+        .has(tsmigrate_core::config::MigrationType::Incremental)
+    {
+        if let Ok(Some(c)) = store.checkpoint().await {
+            let lag = c
+                .event_time
+                .map(|t| {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or(0);
+                    format!(
+                        ", {} s behind the source's last applied commit",
+                        (now - t).max(0)
+                    )
+                })
+                .unwrap_or_default();
+            println!("binlog applied up to {}:{}{lag}", c.file, c.pos);
+        }
+    }
     if let Ok(n) = store.dirty_count().await {
         println!("dirty rows (recorded, not migrated): {n}");
     }

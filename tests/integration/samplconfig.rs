@@ -77,8 +77,8 @@ fn samples_say_what_their_names_say() {
     );
     assert!(local.has(MigrationType::Schema));
     assert!(local.has(MigrationType::Full));
-    // Incremental (BinlogBatch) is not in this build: the quickstart runs schema + full.
-    assert!(!local.has(MigrationType::Incremental));
+    // The quickstart runs schema, full and a binlog catch-up.
+    assert!(local.has(MigrationType::Incremental));
     assert!(local.is_local_setup());
 
     let prod = sample("full-and-incremental.json");

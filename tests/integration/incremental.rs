@@ -234,3 +234,55 @@ async fn changes_during_the_copy_are_replayed_from_p0() {
     assert_eq!((v.missing, v.different, v.extra), (0, 0, 0), "{v:?}");
     assert_eq!(v.matched, 2000 - 201 + 2, "{v:?}");
 }
+
+/// Two invocations of the same batch race (a Step Functions retry while the first Lambda still
+/// runs): only one holds the writing slot at a time, the other is told to retry, and the
+/// destination ends equal to the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_invocations_of_one_batch_never_leave_older_rows() {
+    let server = MariaDb::shared();
+    let database = server.fresh_database("inc_race").await;
+    server
+        .exec(&format!(
+            "USE `{database}`; CREATE TABLE t (id INT PRIMARY KEY, v INT);
+             INSERT INTO t SELECT seq, 0 FROM seq_1_to_100"
+        ))
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = context(config(server, &database, dir.path())).await;
+    full_copy(&ctx).await;
+    let mut sql = format!("USE `{database}`;");
+    for round in 1..=20 {
+        sql.push_str(&format!(
+            "UPDATE t SET v = {round} WHERE id % 10 = {};",
+            round % 10
+        ));
+    }
+    server.exec(&sql).await;
+
+    let ctx = std::sync::Arc::new(ctx);
+    let mut outcomes = Vec::new();
+    for _ in 0..50 {
+        let (a, b) = tokio::join!(
+            binlog_batch(&ctx, Some("inc-exec"), None),
+            binlog_batch(&ctx, Some("inc-exec"), None)
+        );
+        let caught_up = [&a, &b]
+            .iter()
+            .any(|r| r.as_ref().is_ok_and(|o| o.caught_up));
+        outcomes.push((a.is_ok(), b.is_ok()));
+        for r in [a, b] {
+            if let Err(e) = r {
+                // The loser is told to come back: transient, never a failure of the migration.
+                assert_eq!(e.name, ErrorName::Transient, "{e}");
+            }
+        }
+        if caught_up {
+            break;
+        }
+    }
+    assert!(outcomes.iter().any(|(a, b)| *a || *b), "{outcomes:?}");
+    catch_up(&ctx).await;
+    let v = steps::verify::verify(&ctx, None).await.expect("verify");
+    assert_eq!((v.missing, v.different, v.extra), (0, 0, 0), "{v:?}");
+}

@@ -68,8 +68,10 @@ const COALESCE_ROWS: usize = 20_000;
 /// A transaction larger than this many times `incremental.max_bytes` stops the migration.
 const TRANSACTION_CAP_FACTOR: u64 = 4;
 
-/// How long a batch without an invocation deadline (the local runner) holds its claim.
-const LOCAL_CLAIM_EXTRA: Duration = Duration::from_secs(600);
+/// How long after `incremental.max_seconds` a batch without an invocation deadline (the local
+/// runner) holds its claim: a local run killed inside a batch is resumed by a new run after
+/// at most this plus the takeover grace.
+const LOCAL_CLAIM_EXTRA: Duration = Duration::from_secs(120);
 
 /// Reads and applies one batch from the stored checkpoint. `deadline` is when the invocation
 /// is cut off (Lambda's): reading stops a margin before it, and the batch's claim on the

@@ -57,6 +57,15 @@ pub enum Command {
         #[arg(long)]
         chunk: Option<u32>,
     },
+    /// Stop a migration for cut-over: its binlog loop ends successfully at the next batch
+    /// (`--resume` withdraws the request).
+    Stop {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Withdraw an earlier stop request.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Show a migration's phase, chunk progress, checkpoint and dirty rows from the state store.
     Status {
         #[arg(long, short = 'c', value_name = "FILE")]
@@ -133,6 +142,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::CreateSchema { config } => steps_cmd::create_schema(&config).await,
         Command::Verify { config, chunk } => steps_cmd::verify(&config, chunk).await,
         Command::Status { config } => steps_cmd::status(&config).await,
+        Command::Stop { config, resume } => steps_cmd::stop(&config, resume).await,
         Command::Schema => config_cmd::schema_cmd(),
         Command::Config {
             command: ConfigCommand::Check { file },

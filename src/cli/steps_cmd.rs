@@ -120,6 +120,42 @@ pub async fn verify(path: &Path, chunk: Option<u32>) -> i32 {
     }
 }
 
+/// `tsmigrate stop`: asks the binlog loop to end for cut-over (or withdraws the request).
+pub async fn stop(path: &Path, resume: bool) -> i32 {
+    let ctx = match context(path).await {
+        Ok(c) => c,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
+        }
+    };
+    let store = steps::lifecycle::state_store(&ctx);
+    let result = if resume {
+        store.clear_stop().await
+    } else {
+        store
+            .request_stop(tsmigrate_core::state::unix_millis(store.now()))
+            .await
+    };
+    match result {
+        Ok(()) if resume => {
+            println!("stop withdrawn: the next run or catch-up applies the binlog again");
+            0
+        }
+        Ok(()) => {
+            println!(
+                "stop requested: the running binlog loop ends successfully at its next batch, \
+                 and catch-ups do nothing until `tsmigrate stop --resume`"
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
 pub async fn status(path: &Path) -> i32 {
     let ctx = match context(path).await {
         Ok(c) => c,

@@ -261,3 +261,85 @@ async fn catch_up_runs_replay_the_binlog_after_the_full_copy() {
     assert!(out.contains("missing 0, different 0, extra 0"), "{out}");
     assert!(out.contains("matched 452"), "{out}");
 }
+
+/// Cut-over: `tsmigrate run` without `--mode catch_up` keeps following the binlog; `tsmigrate
+/// stop` ends it successfully at its next batch, and `stop --resume` withdraws the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_a_running_binlog_loop_successfully() {
+    let db = MariaDb::shared();
+    let d = db.fresh_database("cli_stop").await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.items (id INT PRIMARY KEY, qty INT);
+         INSERT INTO `{d}`.items VALUES (1, 1), (2, 2)"
+    ))
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A server of its own: `stop` runs while `run` holds the destination (an embedded
+    // destination's data directory belongs to one process).
+    let (mut server, endpoint) = crate::server_durability::spawn_server(&dir.path().join("ts"));
+    let config = write_config_with(
+        dir.path(),
+        db,
+        &d,
+        serde_json::json!({
+            "migration_types": ["schema", "full", "incremental"],
+            "incremental": {"idle_wait_seconds": 1},
+            "destination": {
+                "endpoint": endpoint,
+                "instance": "local",
+                "access_key_id": {"value": "local-ak"},
+                "access_key_secret": {"value": "local-secret"}
+            }
+        }),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
+        .args(["run", "--config", &config])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tsmigrate run");
+    // Let it copy and start idling on the binlog, then change a row it must still apply.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        child.try_wait().expect("poll").is_none(),
+        "the loop ended by itself"
+    );
+    db.exec(&format!("UPDATE `{d}`.items SET qty = 20 WHERE id = 2"))
+        .await;
+    std::thread::sleep(Duration::from_secs(2));
+    let stop = tsmigrate(&["stop", "--config", &config]);
+    assert!(stop.status.success(), "stop: {}", text(&stop));
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("poll") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run did not end after stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().expect("output");
+    assert!(status.success(), "run after stop: {}", text(&out));
+    let verify = tsmigrate(&["verify", "--config", &config]);
+    assert!(verify.status.success(), "verify: {}", text(&verify));
+    assert!(
+        text(&verify).contains("matched 2, missing 0, different 0"),
+        "{}",
+        text(&verify)
+    );
+
+    // While the request stands a catch-up does nothing and succeeds; --resume withdraws it.
+    let idle = tsmigrate(&["run", "--config", &config, "--mode", "catch_up"]);
+    assert!(
+        idle.status.success(),
+        "catch-up while stopped: {}",
+        text(&idle)
+    );
+    let resume = tsmigrate(&["stop", "--config", &config, "--resume"]);
+    assert!(resume.status.success(), "{}", text(&resume));
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -395,6 +395,11 @@ async fn catch_up_ends_when_caught_up() {
 }
 
 #[tokio::test]
+async fn a_stopped_batch_ends_the_binlog_loop_with_success() {
+    check("stopped").await;
+}
+
+#[tokio::test]
 async fn empty_plan_skips_the_map() {
     check("nothing_to_copy").await;
 }
@@ -423,6 +428,7 @@ async fn every_scenario_is_covered_by_a_test() {
         "nothing_to_copy",
         "finish_failed",
         "invalid_input",
+        "stopped",
     ];
     for sc in scenarios()["scenarios"].as_array().unwrap() {
         let name = sc["name"].as_str().unwrap();

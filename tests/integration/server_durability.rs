@@ -10,7 +10,7 @@ use tablestore::schema::{PkSchema, TableDef};
 use tablestore::{Condition, PkType, PrimaryKey, Row, RowChange, Value};
 
 /// Starts `tsmigrate tablestore serve` on a free port; returns the child and its endpoint.
-fn spawn_server(dir: &std::path::Path) -> (Child, String) {
+pub(crate) fn spawn_server(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
         .args([
             "tablestore",

@@ -15,6 +15,7 @@
 //! | `dirty/<table>/<pk text>` | `table`, `primary_key`, `reason`, `at` | [`StateStore::record_dirty`] |
 //! | `table/<name>` | `table` (the destination table this migration created or adopted) | `StateStore::mark_table_created` (read by `StateStore::created_tables`) |
 //! | `status` | `phase`, `stopped`, `updated_at`, `json` (the whole [`Status`]) | [`StateStore::set_status`] |
+//! | `stop` | `requested_at` (ms): a cut-over stop request | [`StateStore::request_stop`], [`StateStore::clear_stop`] |
 //!
 //! Chunk numbers are zero-padded to six digits so a GetRange over `chunk/` returns them in
 //! order. Every `*_at` field is unix **milliseconds**, except [`Checkpoint::event_time`]

@@ -11,6 +11,7 @@ use super::{condition_failed, from_unix_millis, prefix_end, StateError, StateSto
 use tablestore::{Cell, Condition, RowExistence};
 
 const DIRTY_PREFIX: &str = "dirty/";
+const STOP_KEY: &str = "stop";
 const STATUS_KEY: &str = "status";
 /// Tablestore's limit for a STRING primary-key value is 1 KB; longer dirty keys are shortened.
 const MAX_KEY_BYTES: usize = tablestore::limits::MAX_PK_VALUE_BYTES;
@@ -207,6 +208,33 @@ impl StateStore {
         )
         .await?;
         Ok(n)
+    }
+
+    /// Asks the migration to stop for cut-over (`tsmigrate stop`): the binlog loop ends at its
+    /// next batch and reports success; batches do nothing while the request stands.
+    pub async fn request_stop(&self, at: i64) -> Result<(), StateError> {
+        let row = self.row(STOP_KEY, vec![Cell::new("requested_at", at)]);
+        self.client
+            .put_row(&self.table, &row, &Condition::ignore())
+            .await?;
+        tracing::info!(migration = %self.migration_id, "stop requested");
+        Ok(())
+    }
+
+    /// When a stop was requested (unix ms), if one stands.
+    pub async fn stop_requested(&self) -> Result<Option<i64>, StateError> {
+        match self.get(STOP_KEY).await? {
+            None => Ok(None),
+            Some(row) => Ok(Some(Cols::new(&row).int("requested_at")?)),
+        }
+    }
+
+    /// Withdraws a stop request (`tsmigrate stop --resume`).
+    pub async fn clear_stop(&self) -> Result<(), StateError> {
+        self.client
+            .delete_row(&self.table, &self.pk(STOP_KEY), &Condition::ignore())
+            .await?;
+        Ok(())
     }
 
     /// The stored status, if any.

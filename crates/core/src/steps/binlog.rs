@@ -57,6 +57,8 @@ pub struct BinlogBatchOutput {
     pub dirty: u64,
     /// The batch reached the end of the source's log.
     pub caught_up: bool,
+    /// A stop was requested (`tsmigrate stop`): nothing was read; the loop ends successfully.
+    pub stopped: bool,
     /// Seconds between the last applied transaction's commit on the source and now.
     pub lag_seconds: Option<i64>,
 }
@@ -82,6 +84,23 @@ pub async fn binlog_batch(
     deadline: Option<SystemTime>,
 ) -> Result<BinlogBatchOutput, StepError> {
     let store = state_store(ctx);
+    if store.stop_requested().await?.is_some() {
+        let position = store
+            .checkpoint()
+            .await?
+            .map(|c| format!("{}:{}", c.file, c.pos))
+            .unwrap_or_default();
+        tracing::info!("stop requested: the binlog loop ends");
+        return Ok(BinlogBatchOutput {
+            position,
+            events: 0,
+            rows_written: 0,
+            dirty: 0,
+            caught_up: true,
+            stopped: true,
+            lag_seconds: None,
+        });
+    }
     let now = SystemTime::now();
     let read_until = deadline.map(|d| Instant::now() + copy_budget(Some(d), now));
     let claim_until = deadline.unwrap_or(
@@ -273,6 +292,7 @@ async fn apply_batch(
         rows_written: written,
         dirty,
         caught_up: batch.stop == Stop::EndOfLog,
+        stopped: false,
         lag_seconds,
     })
 }

@@ -286,3 +286,30 @@ async fn racing_invocations_of_one_batch_never_leave_older_rows() {
     let v = steps::verify::verify(&ctx, None).await.expect("verify");
     assert_eq!((v.missing, v.different, v.extra), (0, 0, 0), "{v:?}");
 }
+
+/// A full copy that ran without a start position cannot grow an incremental phase: the changes
+/// made since it began are in no checkpoint. Begin refuses with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_cannot_be_added_after_a_copy_without_p0() {
+    let server = MariaDb::shared();
+    let database = server.fresh_database("inc_late").await;
+    server
+        .exec(&format!(
+            "USE `{database}`; CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)"
+        ))
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(server, &database, dir.path());
+    cfg.migration_types = vec![MigrationType::Schema, MigrationType::Full];
+    let ctx = context(cfg.clone()).await;
+    full_copy(&ctx).await;
+    steps::finish(&ctx, Some("inc-exec"), None, None)
+        .await
+        .expect("finish");
+
+    cfg.migration_types.push(MigrationType::Incremental);
+    let ctx = context(cfg).await;
+    let err = steps::begin(&ctx, "inc-exec-2").await.expect_err("refused");
+    assert_eq!(err.name, ErrorName::ConfigInvalid, "{err}");
+    assert!(err.message.contains("another migration_id"), "{err}");
+}

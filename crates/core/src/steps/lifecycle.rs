@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::context::Context;
-use super::error::StepError;
+use super::error::{ErrorName, StepError};
 use crate::config::MigrationType;
 use crate::mysql;
 use crate::state::{unix_millis, Checkpoint, StateError, StateStore, Status};
@@ -71,6 +71,21 @@ pub async fn begin(ctx: &Context, owner: &str) -> Result<BeginOutput, StepError>
         start_position = match store.checkpoint().await? {
             Some(cp) => Some(cp), // resume: P0 or a later checkpoint is already there
             None => {
+                // A full copy that ran without a start position cannot be followed by a
+                // replay: changes made during and after it are not in any checkpoint.
+                if store.plan().await?.is_some() {
+                    return Err(StepError::new(
+                        ErrorName::ConfigInvalid,
+                        format!(
+                            "migration {} already ran its full copy without recording a binlog \
+                             start position, so \"incremental\" cannot be added to it: changes \
+                             made since the copy began would be lost. Fix: start a new migration \
+                             (another migration_id) with migration_types including \"full\" \
+                             and \"incremental\"",
+                            ctx.config.migration_id
+                        ),
+                    ));
+                }
                 let mut conn = mysql::connect(&ctx.source).await?;
                 let info = mysql::server_info(&mut conn).await;
                 let pos = match info {

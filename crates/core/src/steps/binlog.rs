@@ -33,7 +33,7 @@ use crate::mapping::types::Family;
 use crate::mapping::TableMapping;
 use crate::mysql;
 use crate::mysql::binlog::{
-    self, text_row, BatchReader, Bounds, Change, Position, RowError, RowsKind, Stop, TableMeta,
+    self, text_row_at, BatchReader, Bounds, Change, Position, RowError, RowsKind, Stop, TableMeta,
 };
 use crate::mysql::TableInfo;
 use crate::state::{unix_millis, Checkpoint, StateStore};
@@ -147,8 +147,22 @@ async fn apply_batch(
         .into_iter()
         .map(|m| (m.source_name.clone(), Arc::new(m)))
         .collect();
-    // Table maps without column names, completed from information_schema once per table id.
-    let mut completed: HashMap<u64, Arc<TableMeta>> = HashMap::new();
+    // Per migrated table, built once per batch: its converter and source columns.
+    let targets: HashMap<&str, Target<'_>> = by_name
+        .iter()
+        .map(|(name, m)| {
+            let target = Target {
+                mapping: m,
+                conv: RowConverter::new(m),
+                columns: m.source_columns(),
+                name: m.target_name.as_str().into(),
+            };
+            (name.as_str(), target)
+        })
+        .collect();
+    // Per table, the last table map seen and where the mapping's columns sit in its images
+    // (worked out once per table map, not per row).
+    let mut layouts: HashMap<String, Layout> = HashMap::new();
 
     let database = cfg.source.database.clone();
     let names: Vec<String> = by_name.keys().cloned().collect();
@@ -189,36 +203,25 @@ async fn apply_batch(
             check_statement(statement, &cfg.source.database, &by_name)?;
         }
         for change in &tx.changes {
-            let Some(mapping) = by_name.get(&change.table.table) else {
+            let Some(target) = targets.get(change.table.table.as_str()) else {
                 continue;
             };
-            let table = if change.table.has_names {
-                change.table.clone()
-            } else {
-                match completed.get(&change.table.table_id) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let columns = infos
-                            .iter()
-                            .find(|i| i.name == change.table.table)
-                            .map(|i| i.columns.as_slice())
-                            .unwrap_or_default();
-                        let t = Arc::new(
-                            change
-                                .table
-                                .with_schema(columns)
-                                .map_err(|m| StepError::new(ErrorName::SchemaConflict, m))?,
-                        );
-                        completed.insert(change.table.table_id, t.clone());
-                        t
-                    }
+            let current = layouts
+                .get(&change.table.table)
+                .filter(|l| Arc::ptr_eq(&l.source, &change.table));
+            let layout = match current {
+                Some(l) => l,
+                None => {
+                    let l = Layout::of(&change.table, target, &infos)?;
+                    layouts.insert(change.table.table.clone(), l);
+                    &layouts[&change.table.table]
                 }
             };
-            match encode(ctx, mapping, &table, change) {
+            let mapping = target.mapping;
+            match encode(ctx, target, layout, change) {
                 Ok(changes) => {
-                    let table: Arc<str> = mapping.target_name.as_str().into();
                     for c in changes {
-                        rows.push(BatchRow::new(table.clone(), c));
+                        rows.push(BatchRow::new(target.name.clone(), c));
                     }
                 }
                 Err(Unmapped::Dirty { key, reason }) => {
@@ -380,18 +383,64 @@ enum Unmapped {
     Structure(String),
 }
 
+/// A migrated table, prepared once per batch.
+struct Target<'a> {
+    mapping: &'a TableMapping,
+    conv: RowConverter<'a>,
+    /// The mapping's source columns, in the converter's order.
+    columns: Vec<&'a str>,
+    /// The destination table.
+    name: Arc<str>,
+}
+
+/// A table map (completed from information_schema when it has no names) and where the
+/// mapping's columns sit in its images.
+struct Layout {
+    /// The table map as the reader decoded it (to notice the next one).
+    source: Arc<TableMeta>,
+    table: Arc<TableMeta>,
+    at: Vec<Option<usize>>,
+}
+
+impl Layout {
+    fn of(
+        source: &Arc<TableMeta>,
+        target: &Target<'_>,
+        infos: &[TableInfo],
+    ) -> Result<Layout, StepError> {
+        let conflict = |m: String| StepError::new(ErrorName::SchemaConflict, m);
+        let table = if source.has_names {
+            source.clone()
+        } else {
+            let columns = infos
+                .iter()
+                .find(|i| i.name == source.table)
+                .map(|i| i.columns.as_slice())
+                .unwrap_or_default();
+            Arc::new(source.with_schema(columns).map_err(conflict)?)
+        };
+        let at = binlog::layout(&table, &target.columns).map_err(|e| match e {
+            RowError::Structure(m) | RowError::Value { reason: m, .. } => conflict(m),
+        })?;
+        Ok(Layout {
+            source: source.clone(),
+            table,
+            at,
+        })
+    }
+}
+
 /// The Tablestore changes of one row change, in order.
 fn encode(
     ctx: &Context,
-    m: &TableMapping,
-    table: &TableMeta,
+    target: &Target<'_>,
+    layout: &Layout,
     change: &Change,
 ) -> Result<Vec<EncodedChange>, Unmapped> {
     let cfg = &ctx.config;
-    let conv = RowConverter::new(m);
-    let columns = m.source_columns();
+    let conv = &target.conv;
     let row_of = |image: &binlog::Image| {
-        text_row(image, table, &columns).map_err(|e| match e {
+        text_row_at(image, &layout.table, &layout.at, &target.columns).map_err(|e| match e {
             RowError::Structure(m) => Unmapped::Structure(m),
             RowError::Value { column, reason } => Unmapped::Dirty {
                 key: "(unreadable key)".into(),

@@ -41,7 +41,7 @@ pub use events::RowsKind;
 pub use file::{decode_file, FileBatch};
 pub use stream::{read_batch, Batch, BatchReader, Bounds, Stop};
 pub use table::{ColumnMeta, TableMeta};
-pub use text::{render, text_row, RowError};
+pub use text::{layout, render, text_row, text_row_at, RowError};
 
 /// A place in the source's binlog: the resume key of incremental migration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -147,10 +147,10 @@ pub enum RowError {
     Value { column: String, reason: String },
 }
 
-/// The text-protocol row of `columns` (by name, in that order) from a binlog image, as the
-/// full copy reads it. A column the table map does not have (added by a later ALTER, so absent
-/// when the row was written) is NULL.
-pub fn text_row(image: &Image, table: &TableMeta, columns: &[&str]) -> Result<SourceRow, RowError> {
+/// Where each of `columns` (by name) sits in `table`'s images: `None` for a column the table
+/// map does not have (added by a later ALTER, so absent when the row was written: NULL).
+/// Worked out once per table map, not per row.
+pub fn layout(table: &TableMeta, columns: &[&str]) -> Result<Vec<Option<usize>>, RowError> {
     if !table.has_names {
         return Err(RowError::Structure(format!(
             "the binlog's table map of {} has no column names: set binlog_row_metadata=FULL on \
@@ -158,14 +158,35 @@ pub fn text_row(image: &Image, table: &TableMeta, columns: &[&str]) -> Result<So
             table.qualified_name()
         )));
     }
-    columns
+    Ok(columns
         .iter()
         .map(|name| {
-            let Some(i) = table
+            table
                 .columns
                 .iter()
                 .position(|c| c.name.as_deref() == Some(*name))
-            else {
+        })
+        .collect())
+}
+
+/// The text-protocol row of `columns` (by name, in that order) from a binlog image, as the
+/// full copy reads it; see [`layout`] and [`text_row_at`].
+pub fn text_row(image: &Image, table: &TableMeta, columns: &[&str]) -> Result<SourceRow, RowError> {
+    text_row_at(image, table, &layout(table, columns)?, columns)
+}
+
+/// [`text_row`] with the layout worked out beforehand (`columns` only name errors).
+pub fn text_row_at(
+    image: &Image,
+    table: &TableMeta,
+    layout: &[Option<usize>],
+    columns: &[&str],
+) -> Result<SourceRow, RowError> {
+    layout
+        .iter()
+        .zip(columns)
+        .map(|(at, name)| {
+            let Some(i) = *at else {
                 return Ok(None);
             };
             let value = image.get(i).and_then(Option::as_ref).ok_or_else(|| {
@@ -175,7 +196,10 @@ pub fn text_row(image: &Image, table: &TableMeta, columns: &[&str]) -> Result<So
                     table.qualified_name()
                 ))
             })?;
-            render(value, &table.columns[i]).map_err(|reason| RowError::Value {
+            let column = table.columns.get(i).ok_or_else(|| {
+                RowError::Structure(format!("column `{name}` is outside the table map"))
+            })?;
+            render(value, column).map_err(|reason| RowError::Value {
                 column: (*name).to_owned(),
                 reason,
             })

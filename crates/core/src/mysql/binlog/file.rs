@@ -84,7 +84,7 @@ fn feed(
     reader: &mut EventStreamReader,
     event: &Event,
 ) -> Result<(), String> {
-    guard(|| decoder.feed(event, false))?.map_err(describe)?;
+    decoder.feed(event, false).map_err(describe)?;
     if event.header().event_type_raw() != code::TRANSACTION_PAYLOAD {
         return Ok(());
     }
@@ -94,15 +94,17 @@ fn feed(
     let inner = payload::decompress(&payload)?;
     let mut at = 0usize;
     while at < inner.len() {
-        let ev = checked_frame(&inner, at, reader.get_fde().footer().get_checksum_enabled())
+        // Events inside a payload carry no checksum.
+        let ev = checked_frame(&inner, at, false)
             .and_then(|len| {
-                guard(|| reader.read_decompressed(&inner[at..at + len]))
-                    .and_then(|r| r.map_err(|e| e.to_string()))
+                reader
+                    .read_decompressed(&inner[at..at + len])
+                    .map_err(|e| e.to_string())
                     .and_then(|e| e.ok_or_else(|| "an empty event".to_owned()))
             })
             .map_err(|e| format!("inside the transaction payload at {at}: {e}"))?;
         at += ev.header().event_size() as usize;
-        guard(|| decoder.feed(&ev, true))?.map_err(describe)?;
+        decoder.feed(&ev, true).map_err(describe)?;
     }
     Ok(())
 }
@@ -111,7 +113,8 @@ fn feed(
 fn read_framed(reader: &mut EventStreamReader, bytes: &[u8], at: usize) -> Result<Event, String> {
     let checksum = reader.get_fde().footer().get_checksum_enabled();
     let len = checked_frame(bytes, at, checksum)?;
-    guard(|| reader.read(&bytes[at..at + len]))?
+    reader
+        .read(&bytes[at..at + len])
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "an empty event".to_owned())
 }

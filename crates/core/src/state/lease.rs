@@ -54,16 +54,27 @@ fn equals(column: &str, value: impl Into<Value>) -> ColumnCondition {
 impl StateStore {
     /// The current lease, expired or not; `None` when nobody holds it.
     pub async fn lease(&self) -> Result<Option<Lease>, StateError> {
-        match self.get(KEY).await? {
-            None => Ok(None),
-            Some(row) => {
-                let c = Cols::new(&row);
-                Ok(Some(Lease {
-                    owner: c.str("owner")?.to_owned(),
-                    expires_at: from_unix_millis(c.int("expires_at")?),
-                }))
-            }
-        }
+        Ok(self.lease_and_claim().await?.map(|(lease, _)| lease))
+    }
+
+    /// The lease row, read once: the lease and the batch claim in it.
+    async fn lease_and_claim(&self) -> Result<Option<(Lease, Option<BatchClaim>)>, StateError> {
+        let Some(row) = self.get(KEY).await? else {
+            return Ok(None);
+        };
+        let c = Cols::new(&row);
+        let lease = Lease {
+            owner: c.str("owner")?.to_owned(),
+            expires_at: from_unix_millis(c.int("expires_at")?),
+        };
+        let claim = match (c.opt_str("batch_token")?, c.opt_int("batch_until")?) {
+            (Some(token), Some(until)) => Some(BatchClaim {
+                token: token.to_owned(),
+                until: from_unix_millis(until),
+            }),
+            _ => None,
+        };
+        Ok(Some((lease, claim)))
     }
 
     /// Takes the lease for `owner` until now + `ttl`. Succeeds when nobody holds it, when it
@@ -257,17 +268,7 @@ pub struct BatchClaim {
 impl StateStore {
     /// The current batch claim, if any.
     pub async fn batch_claim(&self) -> Result<Option<BatchClaim>, StateError> {
-        let Some(row) = self.get(KEY).await? else {
-            return Ok(None);
-        };
-        let c = Cols::new(&row);
-        match (c.opt_str("batch_token")?, c.opt_int("batch_until")?) {
-            (Some(token), Some(until)) => Ok(Some(BatchClaim {
-                token: token.to_owned(),
-                until: from_unix_millis(until),
-            })),
-            _ => Ok(None),
-        }
+        Ok(self.lease_and_claim().await?.and_then(|(_, claim)| claim))
     }
 
     /// Claims the binlog-writing slot of `owner`'s lease for `token` until `until` (the
@@ -283,12 +284,11 @@ impl StateStore {
         check_owner(owner)?;
         for _ in 0..ATTEMPTS {
             let now = self.now();
-            match self.lease().await? {
+            let current = match self.lease_and_claim().await? {
                 None => return Err(self.lease_lost(owner)),
-                Some(cur) if cur.owner != owner => return Err(self.held(cur)),
-                Some(_) => {}
-            }
-            let current = self.batch_claim().await?;
+                Some((cur, _)) if cur.owner != owner => return Err(self.held(cur)),
+                Some((_, claim)) => claim,
+            };
             let token_condition = match &current {
                 None => ColumnCondition::Single {
                     column: "batch_token".into(),

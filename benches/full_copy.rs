@@ -5,9 +5,7 @@
 //! `cargo bench --bench full_copy` (env BENCH_ROWS, default 1000000; BENCH_THREADS,
 //! BENCH_BUCKETS, BENCH_PAGE override the writer and page defaults for experiments).
 
-#[path = "../tests/integration/harness/mariadb.rs"]
-#[allow(dead_code)]
-mod mariadb;
+mod support;
 
 use std::time::Instant;
 
@@ -17,32 +15,16 @@ use futures_util::StreamExt;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use mariadb::{MariaDb, USER, USER_PASSWORD};
+use support::mariadb::MariaDb;
+use support::peak_rss_mb;
 use tablestore::batch::BatchWriter;
 use tablestore::client::BatchRow;
 use tablestore::schema::{PkSchema, TableDef};
 use tablestore::{Condition, PkType, PrimaryKey, Row, RowChange};
-use tsmigrate_core::config::{
-    DestinationConfig, MigrationConfig, MigrationType, SecretRef, SecretString, SourceConfig,
-    TlsMode,
-};
+use tsmigrate_core::config::MigrationType;
 use tsmigrate_core::mapping::convert::{select_list, RowConverter};
 use tsmigrate_core::mysql::chunk_reader::{read_page, PageQuery};
-use tsmigrate_core::steps::{self, Context};
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
+use tsmigrate_core::steps;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: u64 = std::env::var("BENCH_ROWS")
@@ -55,45 +37,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rt.block_on(async move {
         let db = MariaDb::start_with(&[]);
         let d = db.fresh_database("bench").await;
-        db.exec(&format!(
-            "CREATE TABLE `{d}`.t (id BIGINT PRIMARY KEY, customer INT, status VARCHAR(16), amount DECIMAL(12,2), note VARCHAR(120), created DATETIME(6))"
-        ))
-        .await;
+        db.exec(&support::create_table_sql(&d)).await;
         let load = Instant::now();
-        db.exec(&format!(
-            "INSERT INTO `{d}`.t SELECT seq, seq % 10007, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), (seq % 100000) / 100, REPEAT(CHAR(97 + seq % 26), 110), '2024-01-01' + INTERVAL seq SECOND FROM `{d}`.seq_1_to_{rows}"
-        ))
-        .await;
+        db.exec(&support::insert_sql(&d, 1, rows)).await;
         db.exec(&format!("ANALYZE TABLE `{d}`.t")).await;
         eprintln!("loaded {rows} rows in {:.1} s", load.elapsed().as_secs_f64());
 
         let dir = tempfile::tempdir()?;
-        let mut source = SourceConfig::new("127.0.0.1", USER, SecretRef::Literal(SecretString::new(USER_PASSWORD)), d.clone());
-        source.port = db.port();
-        source.tls = TlsMode::Disabled;
-        let dest = DestinationConfig::new(
-            format!("embedded:{}", dir.path().display()),
-            "local",
-            SecretRef::Literal(SecretString::new("local-ak")),
-            SecretRef::Literal(SecretString::new("local-secret")),
-        );
-        let mut cfg = MigrationConfig::new("bench", source, dest);
-        cfg.migration_types = vec![MigrationType::Schema, MigrationType::Full];
         // Experiments: BENCH_THREADS / BENCH_BUCKETS / BENCH_PAGE override the defaults.
         let env_u = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
-        if let Some(t) = env_u("BENCH_THREADS") {
-            cfg.writer.thread_count = t;
-        }
-        if let Some(b) = env_u("BENCH_BUCKETS") {
-            cfg.writer.bucket_count = b;
-            cfg.writer.concurrency = b;
-        }
-        if let Some(p) = env_u("BENCH_PAGE") {
-            cfg.full.page_rows = u64::from(p);
-        }
-        let secrets = cfg.detach_literal_secrets();
-        tsmigrate::cli::embedded::resolve(&mut cfg, &secrets).await?;
-        let ctx = Context::new(cfg, &secrets).await?;
+        let ctx = support::embedded_migration(
+            &db,
+            &d,
+            dir.path(),
+            vec![MigrationType::Schema, MigrationType::Full],
+            |cfg| {
+                if let Some(t) = env_u("BENCH_THREADS") {
+                    cfg.writer.thread_count = t;
+                }
+                if let Some(b) = env_u("BENCH_BUCKETS") {
+                    cfg.writer.bucket_count = b;
+                    cfg.writer.concurrency = b;
+                }
+                if let Some(p) = env_u("BENCH_PAGE") {
+                    cfg.full.page_rows = u64::from(p);
+                }
+            },
+        )
+        .await?;
 
         // 1. End to end: schema, plan, every chunk (chunks copied `thread_count` at a time).
         steps::create_schema(&ctx).await?;

@@ -7,33 +7,17 @@
 //!
 //! `cargo bench --bench incremental_apply` (env BENCH_ROWS: row events, default 1000000).
 
-#[path = "../tests/integration/harness/mariadb.rs"]
-#[allow(dead_code)]
-mod mariadb;
+mod support;
 
 use std::time::Instant;
 
-use mariadb::{MariaDb, USER, USER_PASSWORD};
-use tsmigrate_core::config::{
-    DestinationConfig, MigrationConfig, MigrationType, SecretRef, SecretString, SourceConfig,
-    TlsMode,
-};
-use tsmigrate_core::steps::{self, binlog::binlog_batch, Context};
+use support::mariadb::MariaDb;
+use support::peak_rss_mb;
+use tsmigrate_core::config::MigrationType;
+use tsmigrate_core::steps::{self, binlog::binlog_batch};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: u64 = std::env::var("BENCH_ROWS")
@@ -46,30 +30,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rt.block_on(async move {
         let db = MariaDb::start_with(&[]);
         let d = db.fresh_database("bench").await;
-        db.exec(&format!(
-            "CREATE TABLE `{d}`.t (id BIGINT PRIMARY KEY, customer INT, status VARCHAR(16), amount DECIMAL(12,2), note VARCHAR(120), created DATETIME(6))"
-        ))
-        .await;
-
+        db.exec(&support::create_table_sql(&d)).await;
         let dir = tempfile::tempdir()?;
-        let mut source = SourceConfig::new("127.0.0.1", USER, SecretRef::Literal(SecretString::new(USER_PASSWORD)), d.clone());
-        source.port = db.port();
-        source.tls = TlsMode::Disabled;
-        let dest = DestinationConfig::new(
-            format!("embedded:{}", dir.path().display()),
-            "local",
-            SecretRef::Literal(SecretString::new("local-ak")),
-            SecretRef::Literal(SecretString::new("local-secret")),
-        );
-        let mut cfg = MigrationConfig::new("bench", source, dest);
-        cfg.migration_types = vec![
-            MigrationType::Schema,
-            MigrationType::Full,
-            MigrationType::Incremental,
-        ];
-        let secrets = cfg.detach_literal_secrets();
-        tsmigrate::cli::embedded::resolve(&mut cfg, &secrets).await?;
-        let ctx = Context::new(cfg, &secrets).await?;
+        let ctx = support::embedded_migration(
+            &db,
+            &d,
+            dir.path(),
+            vec![
+                MigrationType::Schema,
+                MigrationType::Full,
+                MigrationType::Incremental,
+            ],
+            |_| {},
+        )
+        .await?;
         steps::create_schema(&ctx).await?;
         steps::begin(&ctx, "bench").await?; // P0
         // The (empty) table's full copy, so verify has its plan to compare by.
@@ -79,28 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
 
         let load = Instant::now();
-        let inserts = rows / 2;
-        for from in (1..=inserts).step_by(1000) {
-            let to = (from + 999).min(inserts);
-            db.exec(&format!(
-                "INSERT INTO `{d}`.t SELECT seq, seq % 10007, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), (seq % 100000) / 100, REPEAT(CHAR(97 + seq % 26), 110), '2024-01-01' + INTERVAL seq SECOND FROM `{d}`.seq_{from}_to_{to}"
-            ))
-            .await;
-        }
-        let quarter = rows / 4;
-        for from in (1..=quarter).step_by(1000) {
-            let to = (from + 999).min(quarter);
-            db.exec(&format!(
-                "UPDATE `{d}`.t SET status = 'refunded', amount = amount + 1 WHERE id BETWEEN {from} AND {to}"
-            ))
-            .await;
-            db.exec(&format!(
-                "DELETE FROM `{d}`.t WHERE id BETWEEN {} AND {}",
-                inserts - to + 1,
-                inserts - from + 1
-            ))
-            .await;
-        }
+        support::write_row_events(&db, &d, rows).await;
         eprintln!("wrote {rows} row events in {:.1} s", load.elapsed().as_secs_f64());
 
         let start = Instant::now();

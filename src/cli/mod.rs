@@ -4,6 +4,7 @@
 mod aws_cmd;
 mod config_cmd;
 pub mod embedded;
+mod local_run;
 pub mod run_cmd;
 mod steps_cmd;
 mod tablestore_cmd;

@@ -119,8 +119,18 @@ pub async fn run(path: &Path, mode: super::ModeArg) -> i32 {
     let invoker = LocalInvoker {
         secrets: Arc::new(secrets),
     };
-    // A stable name: a rerun after Ctrl-C re-enters its own lease.
+    // A stable name: a rerun after Ctrl-C re-enters its own lease; after kill -9 it takes
+    // over the dead run's lease (local_run).
     let name = format!("local-{}", cfg.migration_id);
+    let store = steps::lifecycle::state_store(&ctx);
+    let claimed = match store.ensure_table().await {
+        Ok(()) => super::local_run::claim(&store, &name).await,
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = claimed {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let started = Instant::now();
     let progress = tokio::spawn(show_progress(ctx.clone()));
     let options = RunOptions::default();

@@ -43,7 +43,7 @@ async fn migrate(ctx: &Context) -> u32 {
     plan.total_chunks
 }
 
-async fn all_rows(ctx: &Context, table: &str, key: &[&str]) -> Vec<Row> {
+pub(crate) async fn all_rows(ctx: &Context, table: &str, key: &[&str]) -> Vec<Row> {
     let bound = |v: PkValue| {
         PrimaryKey(
             key.iter()

@@ -14,6 +14,7 @@ mod cli_run;
 mod config_reference;
 mod full_copy;
 mod incremental;
+mod incremental_trials;
 mod mysql_source;
 mod precheck_schema;
 mod runner;

@@ -41,7 +41,7 @@ impl Lease {
     }
 }
 
-fn equals(column: &str, value: impl Into<Value>) -> ColumnCondition {
+pub(super) fn equals(column: &str, value: impl Into<Value>) -> ColumnCondition {
     ColumnCondition::Single {
         column: column.into(),
         comparator: Comparator::Equal,
@@ -364,7 +364,7 @@ impl StateStore {
     }
 }
 
-fn lease_ops(lease: &Lease, now: SystemTime) -> Vec<CellOp> {
+pub(super) fn lease_ops(lease: &Lease, now: SystemTime) -> Vec<CellOp> {
     vec![
         CellOp::Put(Cell::new("owner", lease.owner.as_str())),
         CellOp::Put(Cell::new("expires_at", unix_millis(lease.expires_at))),

@@ -47,6 +47,7 @@ mod chunks;
 mod columns;
 mod error;
 mod lease;
+mod local_run;
 mod records;
 mod schema_marks;
 

@@ -276,8 +276,46 @@ async fn show_progress(ctx: Arc<steps::Context>) {
     let mut bars = Bars::new();
     // Rates over the last interval, per table (the log lines' rows/s).
     let mut last: HashMap<String, (u64, Instant)> = HashMap::new();
+    let incremental = ctx
+        .config
+        .has(tsmigrate_core::config::MigrationType::Incremental);
+    let mut binlog_bar: Option<indicatif::ProgressBar> = None;
+    let mut last_binlog: Option<(u64, u64, Instant)> = None;
     loop {
         tokio::time::sleep(every).await;
+        if incremental {
+            if let Ok(Some(c)) = store.checkpoint().await {
+                let now = Instant::now();
+                let (events, rows, at) = last_binlog.unwrap_or((c.events, c.rows_written, now));
+                let secs = now.duration_since(at).as_secs_f64();
+                let rate = |n: u64, before: u64| {
+                    if secs > 0.0 {
+                        n.saturating_sub(before) as f64 / secs
+                    } else {
+                        0.0
+                    }
+                };
+                let line = binlog_line(
+                    &c,
+                    rate(c.events, events),
+                    rate(c.rows_written, rows),
+                    unix_now(),
+                );
+                last_binlog = Some((c.events, c.rows_written, now));
+                // Only once batches run: during the copy the checkpoint is P0.
+                if c.seq > 1 {
+                    if tty {
+                        binlog_bar
+                            .get_or_insert_with(|| {
+                                bars.multi.add(indicatif::ProgressBar::new_spinner())
+                            })
+                            .set_message(line);
+                    } else {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+        }
         let Ok(chunks) = store.chunks().await else {
             continue;
         };
@@ -299,6 +337,32 @@ async fn show_progress(ctx: Arc<steps::Context>) {
             eprintln!("{}", progress_line(&p, estimate, rate));
         }
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The binlog loop's progress: position, rates over the last interval, totals and how long
+/// ago the last applied transaction committed on the source (the lag, when the source is
+/// busy or `heartbeat.enabled` keeps it writing).
+fn binlog_line(
+    c: &tsmigrate_core::state::Checkpoint,
+    events_per_s: f64,
+    rows_per_s: f64,
+    now: i64,
+) -> String {
+    let lag = c
+        .event_time
+        .map(|t| format!("last applied commit {} s ago", (now - t).max(0)))
+        .unwrap_or_else(|| "no transaction applied yet".into());
+    format!(
+        "binlog {}:{}  {events_per_s:>8.0} events/s  {rows_per_s:>8.0} rows/s  {lag}  ({} events, {} rows since the start)",
+        c.file, c.pos, c.events, c.rows_written
+    )
 }
 
 /// The terminal's progress bars, one per table in plan order.
@@ -432,6 +496,29 @@ mod tests {
         let done = progress_line(&p(5000, 2, 2), Some(1000), 0.0);
         assert!(done.contains("[####################]"), "{done}");
         assert!(done.ends_with("done  (2/2 chunks)"), "{done}");
+    }
+
+    #[test]
+    fn binlog_line_shows_position_rates_lag_and_totals() {
+        let c = tsmigrate_core::state::Checkpoint {
+            file: "bin.000002".into(),
+            pos: 4711,
+            gtid_set: None,
+            event_time: Some(1_000),
+            seq: 5,
+            updated_at: 0,
+            events: 12_000,
+            rows_written: 9_000,
+        };
+        let l = binlog_line(&c, 1500.0, 1200.0, 1_003);
+        assert!(l.starts_with("binlog bin.000002:4711 "), "{l}");
+        assert!(l.contains("1500 events/s"), "{l}");
+        assert!(l.contains("1200 rows/s"), "{l}");
+        assert!(l.contains("last applied commit 3 s ago"), "{l}");
+        assert!(
+            l.ends_with("(12000 events, 9000 rows since the start)"),
+            "{l}"
+        );
     }
 
     #[test]

@@ -313,3 +313,76 @@ async fn incremental_cannot_be_added_after_a_copy_without_p0() {
     assert_eq!(err.name, ErrorName::ConfigInvalid, "{err}");
     assert!(err.message.contains("another migration_id"), "{err}");
 }
+
+/// `heartbeat.enabled`: precheck names the missing privilege; with it granted, each batch
+/// upserts the migration's heartbeat row (creating the table), so on an idle source the
+/// checkpoint still moves and its commit time stays current; the table is never migrated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_keeps_an_idle_migration_current() {
+    let server = MariaDb::shared();
+    let database = server.fresh_database("inc_hb").await;
+    server
+        .exec(&format!(
+            "USE `{database}`; CREATE TABLE t (id INT PRIMARY KEY, v INT);
+             INSERT INTO t VALUES (1, 1)"
+        ))
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(server, &database, dir.path());
+    cfg.heartbeat.enabled = true;
+    let ctx = context(cfg).await;
+
+    let report = steps::precheck(&ctx).await;
+    let item = report.item("heartbeat").expect("heartbeat item");
+    assert_eq!(item.status, steps::Status::Failed, "{item:?}");
+    assert!(item.detail.contains("INSERT, UPDATE, CREATE"), "{item:?}");
+    server
+        .exec(&format!(
+            "GRANT INSERT, UPDATE, CREATE ON `{database}`.tsmigrate_heartbeat TO 'tsmigrate'@'%'"
+        ))
+        .await;
+    let report = steps::precheck(&ctx).await;
+    let item = report.item("heartbeat").expect("heartbeat item");
+    assert_eq!(item.status, steps::Status::Passed, "{item:?}");
+
+    full_copy(&ctx).await;
+    catch_up(&ctx).await;
+    let store = steps::lifecycle::state_store(&ctx);
+    let first = store.checkpoint().await.expect("read").expect("checkpoint");
+    // Idle source: only the heartbeat moves the log.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    catch_up(&ctx).await;
+    let second = store.checkpoint().await.expect("read").expect("checkpoint");
+    assert!(
+        (second.file.as_str(), second.pos) > (first.file.as_str(), first.pos),
+        "the checkpoint moved: {first:?} → {second:?}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let beat = second.event_time.expect("event time");
+    assert!(now - beat <= 5, "last applied commit {beat}, now {now}");
+    assert!(
+        beat > first.event_time.unwrap_or(0),
+        "{first:?} → {second:?}"
+    );
+
+    let mut conn = server.admin_conn().await;
+    use mysql_async::prelude::Queryable;
+    let ids: Vec<String> = conn
+        .query(format!(
+            "SELECT migration_id FROM `{database}`.tsmigrate_heartbeat"
+        ))
+        .await
+        .expect("heartbeat row");
+    tsmigrate_core::mysql::close(conn).await;
+    assert_eq!(ids, [format!("inc_{database}")]);
+    let tables = ctx.destination.list_tables().await.expect("tables");
+    assert!(
+        !tables.iter().any(|t| t.contains("heartbeat")),
+        "{tables:?}"
+    );
+    let v = steps::verify::verify(&ctx, None).await.expect("verify");
+    assert_eq!((v.matched, v.missing, v.different, v.extra), (1, 0, 0, 0));
+}

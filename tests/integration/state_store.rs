@@ -43,6 +43,8 @@ fn cp(seq: u64, pos: u64) -> Checkpoint {
         event_time: Some(1_700_000_000 + seq as i64),
         seq,
         updated_at: 1_700_000_000_000 + seq as i64,
+        events: seq * 10,
+        rows_written: seq * 7,
     }
 }
 

@@ -43,6 +43,7 @@ pub mod chunk_reader;
 pub mod connect;
 pub mod error;
 pub mod flavor;
+pub mod heartbeat;
 pub mod introspect;
 pub mod probes;
 

@@ -27,6 +27,9 @@ pub struct Checkpoint {
     pub seq: u64,
     /// Unix ms of the save.
     pub updated_at: i64,
+    /// Binlog events read and row changes written since P0, in all (for progress and rates).
+    pub events: u64,
+    pub rows_written: u64,
 }
 
 impl StateStore {
@@ -43,6 +46,9 @@ impl StateStore {
             event_time: c.opt_int("event_time")?,
             seq: c.u64("seq")?,
             updated_at: c.int("updated_at")?,
+            // Absent in checkpoints saved before these counters existed.
+            events: c.opt_int("events")?.map_or(0, |n| n.max(0) as u64),
+            rows_written: c.opt_int("rows_written")?.map_or(0, |n| n.max(0) as u64),
         }))
     }
 
@@ -68,6 +74,11 @@ impl StateStore {
             Cell::new("pos", to_i64("checkpoint pos", next.pos)?),
             Cell::new("seq", to_i64("checkpoint seq", next.seq)?),
             Cell::new("updated_at", next.updated_at),
+            Cell::new("events", to_i64("checkpoint events", next.events)?),
+            Cell::new(
+                "rows_written",
+                to_i64("checkpoint rows", next.rows_written)?,
+            ),
         ];
         if let Some(g) = &next.gtid_set {
             cells.push(Cell::new("gtid_set", g.as_str()));

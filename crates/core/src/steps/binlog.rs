@@ -116,6 +116,7 @@ pub async fn binlog_batch(
         }
         None => None,
     };
+    super::heartbeat::beat(ctx).await;
     let writer = BatchWriter::new(ctx.destination.clone(), writer_options(ctx));
     let result = apply_batch(ctx, &store, &writer, read_until).await;
     // Nothing of this batch is in flight past this point: the claim may end.
@@ -269,6 +270,8 @@ async fn apply_batch(
             event_time: last_commit.map(i64::from).or(checkpoint.event_time),
             seq: checkpoint.seq + 1,
             updated_at: unix_millis(store.now()),
+            events: checkpoint.events + batch.events,
+            rows_written: checkpoint.rows_written + written,
         };
         store.save_checkpoint(Some(&checkpoint), &next).await?;
     }

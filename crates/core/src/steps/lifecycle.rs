@@ -101,6 +101,8 @@ pub async fn begin(ctx: &Context, owner: &str) -> Result<BeginOutput, StepError>
                     event_time: None,
                     seq: 1,
                     updated_at: unix_millis(store.now()),
+                    events: 0,
+                    rows_written: 0,
                 };
                 store.save_checkpoint(None, &cp).await?;
                 tracing::info!(file = %cp.file, pos = cp.pos, "recorded binlog start position");

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod create_schema;
 pub mod dispatch;
 pub mod error;
+pub mod heartbeat;
 pub mod lifecycle;
 pub mod objects;
 pub mod plan;

@@ -25,6 +25,8 @@ pub async fn select(conn: &mut Conn, config: &MigrationConfig) -> Result<Selecte
             existing
                 .iter()
                 .filter(|t| !config.objects.exclude_tables.contains(t))
+                // The heartbeat table is tsmigrate's own, never migrated.
+                .filter(|t| !(config.heartbeat.enabled && **t == config.heartbeat.table))
                 .cloned()
                 .collect(),
             Vec::new(),

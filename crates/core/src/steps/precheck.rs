@@ -185,6 +185,9 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
             return items.report();
         }
     };
+    if cfg.has(MigrationType::Incremental) && cfg.heartbeat.enabled {
+        check_heartbeat(&mut items, &mut conn, cfg, grants.as_ref()).await;
+    }
     mysql::close(conn).await;
 
     if !selected.missing.is_empty() {
@@ -275,6 +278,65 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
         check_conflicts(&mut items, ctx, &mappings, &existing, &ours).await;
     }
     items.report()
+}
+
+/// `heartbeat.enabled`: the user must be able to write (and, the first time, create) the
+/// heartbeat table.
+async fn check_heartbeat(
+    items: &mut Items,
+    conn: &mut mysql::Conn,
+    cfg: &crate::config::MigrationConfig,
+    grants: Option<&Grants>,
+) {
+    let (db, table) = (&cfg.source.database, &cfg.heartbeat.table);
+    let Some(g) = grants else {
+        items.add(
+            "heartbeat",
+            Status::Warning,
+            "cannot read SHOW GRANTS to check the heartbeat table's privileges",
+            "make sure the user may INSERT and UPDATE (and CREATE) the heartbeat table",
+        );
+        return;
+    };
+    let exists = mysql::list_tables(conn, db)
+        .await
+        .map(|t| t.iter().any(|t| t == table))
+        .unwrap_or(false);
+    let mut needed = vec!["INSERT", "UPDATE"];
+    if !exists {
+        needed.push("CREATE");
+    }
+    let missing: Vec<&str> = needed
+        .into_iter()
+        .filter(|p| !g.can(p, db, table))
+        .collect();
+    if missing.is_empty() {
+        items.pass(
+            "heartbeat",
+            format!(
+                "the user may write `{db}`.`{table}`{}",
+                if exists {
+                    ""
+                } else {
+                    " (created by the first batch)"
+                }
+            ),
+        );
+    } else {
+        items.add(
+            "heartbeat",
+            Status::Failed,
+            format!(
+                "heartbeat.enabled, but the user lacks {} on `{db}`.`{table}`",
+                missing.join(", ")
+            ),
+            format!(
+                "GRANT {} ON `{db}`.`{table}` TO the migration user, or set heartbeat.enabled \
+                 to false",
+                missing.join(", ")
+            ),
+        );
+    }
 }
 
 fn check_version(items: &mut Items, info: &ServerInfo) {

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::{MigrationConfig, MigrationType, SecretRef, REDACTED};
+use super::{MigrationConfig, MigrationType, SecretRef, TableSelection, REDACTED};
 use tablestore::schema::is_valid_name;
 
 mod objects;
@@ -425,6 +425,24 @@ impl MigrationConfig {
                 "heartbeat.table",
                 format!("\"{table}\" is not 1-64 characters of A-Z a-z 0-9 _"),
                 "use a name such as \"tsmigrate_heartbeat\"",
+            );
+        }
+        let listed = match &self.objects.tables {
+            TableSelection::List(specs) => specs.iter().any(|s| s.name == *table),
+            TableSelection::All => false,
+        };
+        if self.heartbeat.enabled && listed {
+            p.add(
+                "heartbeat.table",
+                format!("\"{table}\" is also listed in objects.tables: the heartbeat table is tsmigrate's own and is never migrated"),
+                "give heartbeat.table a name no migrated table has",
+            );
+        }
+        if !self.has(MigrationType::Incremental) && self.heartbeat.enabled {
+            p.add(
+                "heartbeat.enabled",
+                "the heartbeat is written by binlog batches, but \"incremental\" is not in migration_types",
+                "set heartbeat.enabled to false, or add \"incremental\" to migration_types",
             );
         }
         if self.monitoring.latency_alert_seconds == Some(0) {

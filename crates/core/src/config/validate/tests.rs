@@ -431,6 +431,21 @@ fn heartbeat_and_monitoring() {
         c.monitoring.latency_alert_seconds = Some(1);
     })
     .is_empty());
+    // The heartbeat table is never migrated, and only binlog batches write it.
+    assert_eq!(
+        paths_after(|c| {
+            c.heartbeat.enabled = true;
+            c.objects.tables = TableSelection::List(vec![TableSpec::new("tsmigrate_heartbeat")]);
+        }),
+        ["heartbeat.table"]
+    );
+    assert_eq!(
+        paths_after(|c| {
+            c.heartbeat.enabled = true;
+            c.migration_types = vec![MigrationType::Schema, MigrationType::Full];
+        }),
+        ["heartbeat.enabled"]
+    );
 }
 
 #[test]

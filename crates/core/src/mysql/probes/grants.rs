@@ -509,10 +509,16 @@ impl Grants {
     /// matches, or on the table itself. Column-level grants do not count (a full copy reads
     /// every column).
     pub fn can_select(&self, database: &str, table: &str) -> bool {
+        self.can("SELECT", database, table)
+    }
+
+    /// True when the account holds table privilege `privilege` (e.g. `INSERT`) on
+    /// `database.table`, by the rules of [`Grants::can_select`].
+    pub fn can(&self, privilege: &str, database: &str, table: &str) -> bool {
         let gives_select = |privs: &[Privilege]| {
             privs
                 .iter()
-                .any(|p| p.columns.is_none() && (p.is_all() || p.name == "SELECT"))
+                .any(|p| p.columns.is_none() && (p.is_all() || p.name == privilege))
         };
         let revoked_for_db = self.grants().any(|(privs, obj, revoke)| {
             revoke

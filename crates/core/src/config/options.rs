@@ -247,9 +247,11 @@ impl IncrementalThrottle {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatConfig {
-    /// Periodically upsert a row in `table` in source.database, so the binlog moves forward
-    /// and replication latency stays measurable while the source is idle. Needs write access
-    /// to that table; it is never migrated.
+    /// Before each binlog batch, upsert this migration's row (`migration_id`, `beat_at`) in
+    /// `table` in source.database, so the binlog moves forward and the lag stays measurable
+    /// while the source is idle. Needs INSERT and UPDATE on the table (CREATE until it exists;
+    /// precheck checks them) and `incremental` in migration_types; the table is never
+    /// migrated.
     #[serde(default)]
     pub enabled: bool,
     /// The heartbeat table in source.database (created if missing).

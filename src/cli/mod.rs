@@ -51,6 +51,8 @@ pub enum Command {
         config: PathBuf,
     },
     /// Compare source and destination rows (every chunk of the plan), listing mismatching keys.
+    /// With incremental migration, mismatches are compared again once the binlog has been
+    /// applied past the first comparison; only those that persist are reported.
     Verify {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,

@@ -96,7 +96,7 @@ pub async fn verify(path: &Path, chunk: Option<u32>) -> i32 {
             return code;
         }
     };
-    match steps::verify::verify(&ctx, chunk).await {
+    match steps::verify::verify_live(&ctx, chunk).await {
         Ok(v) => {
             println!(
                 "matched {}, missing {}, different {}, extra {}, dirty (not migrated) {}",
@@ -104,6 +104,9 @@ pub async fn verify(path: &Path, chunk: Option<u32>) -> i32 {
             );
             for m in &v.mismatched {
                 println!("  {m}");
+            }
+            if let Some(r) = &v.recheck {
+                println!("{r}");
             }
             if v.is_clean() {
                 println!("verify: source and destination match");

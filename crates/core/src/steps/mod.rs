@@ -13,6 +13,7 @@ pub mod objects;
 pub mod plan;
 pub mod precheck;
 pub mod verify;
+mod verify_recheck;
 pub mod window;
 
 pub use context::Context;

@@ -72,6 +72,39 @@ pub struct VerifyOutput {
     pub dirty: u64,
     /// `table key: missing|different` (first 100), and extra-row notes.
     pub mismatched: Vec<String>,
+    /// How mismatches of a live source were rechecked, if they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck: Option<String>,
+    /// Every mismatch of this pass (up to [`MAX_SUSPECTS`]), for the live-source recheck.
+    #[serde(skip)]
+    pub(super) suspects: Suspects,
+}
+
+/// Mismatches remembered for a recheck: beyond [`MAX_SUSPECTS`] the recheck compares counts
+/// only.
+const MAX_SUSPECTS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Mismatch {
+    Missing,
+    Different,
+    Extra,
+}
+
+/// One mismatching row: its table, the chunk it was read in (extra rows: none) and key hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Suspect {
+    pub table: String,
+    pub chunk: Option<u32>,
+    pub key: u64,
+    pub kind: Mismatch,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct Suspects {
+    pub list: Vec<Suspect>,
+    pub overflow: bool,
 }
 
 impl VerifyOutput {
@@ -84,22 +117,75 @@ impl VerifyOutput {
             self.mismatched.push(s);
         }
     }
+
+    /// Counts and remembers one mismatch.
+    fn mismatch(&mut self, table: &str, chunk: Option<u32>, pk: &PrimaryKey, kind: Mismatch) {
+        let text = format!(
+            "{table} {}: {}",
+            pk_text(pk),
+            match kind {
+                Mismatch::Missing => "missing",
+                Mismatch::Different => "different",
+                Mismatch::Extra => "extra (not in the source)",
+            }
+        );
+        match kind {
+            Mismatch::Missing => self.missing += 1,
+            Mismatch::Different => self.different += 1,
+            Mismatch::Extra => self.extra += 1,
+        }
+        self.note(text.clone());
+        if self.suspects.list.len() < MAX_SUSPECTS {
+            self.suspects.list.push(Suspect {
+                table: table.to_owned(),
+                chunk,
+                key: key_hash(pk),
+                kind,
+                text,
+            });
+        } else {
+            self.suspects.overflow = true;
+        }
+    }
 }
 
 /// Verifies one chunk, or every chunk of the plan (plus destination row counts) when `chunk`
-/// is `None`.
+/// is `None`: one comparison, as the state machine's Verify step runs it (after the full
+/// copy, before the binlog replays the changes made during it).
 pub async fn verify(ctx: &Context, chunk: Option<u32>) -> Result<VerifyOutput, StepError> {
+    let chunks = chunks_of(ctx, chunk).await?;
+    verify_pass(ctx, &chunks, chunk.is_none()).await
+}
+
+/// [`verify`] for a source that keeps changing while incremental migration runs (`tsmigrate
+/// verify`): mismatches are compared again once the binlog has been applied past the first
+/// comparison, and only the ones that persist are reported (`verify_recheck`).
+pub async fn verify_live(ctx: &Context, chunk: Option<u32>) -> Result<VerifyOutput, StepError> {
+    let chunks = chunks_of(ctx, chunk).await?;
+    let first = verify_pass(ctx, &chunks, chunk.is_none()).await?;
+    super::verify_recheck::recheck(ctx, &chunks, chunk.is_none(), first).await
+}
+
+async fn chunks_of(ctx: &Context, chunk: Option<u32>) -> Result<Vec<ChunkRecord>, StepError> {
     let store = state_store(ctx);
-    let chunks: Vec<ChunkRecord> = match chunk {
+    Ok(match chunk {
         Some(i) => store.chunk(i).await?.into_iter().collect(),
         None => store.chunks().await?,
-    };
+    })
+}
+
+/// One comparison of `chunks`; `whole` also walks the destination tables for extra rows.
+pub(super) async fn verify_pass(
+    ctx: &Context,
+    chunks: &[ChunkRecord],
+    whole: bool,
+) -> Result<VerifyOutput, StepError> {
     let mut out = VerifyOutput::default();
     let mut conn = mysql::connect_for_reading(&ctx.source).await?;
     let result = async {
         // Whole-table runs remember source keys per table to name extra destination rows.
         let mut per_table: Vec<(String, u64, KeySet)> = Vec::new();
-        for c in &chunks {
+        for c in chunks {
             let i = match per_table.iter().position(|(t, _, _)| *t == c.table) {
                 Some(i) => i,
                 None => {
@@ -107,7 +193,7 @@ pub async fn verify(ctx: &Context, chunk: Option<u32>) -> Result<VerifyOutput, S
                     per_table.len() - 1
                 }
             };
-            let keys = if chunk.is_none() {
+            let keys = if whole {
                 Some(&mut per_table[i].2)
             } else {
                 None
@@ -115,21 +201,18 @@ pub async fn verify(ctx: &Context, chunk: Option<u32>) -> Result<VerifyOutput, S
             let seen = verify_chunk(ctx, &mut conn, c, &mut out, keys).await?;
             per_table[i].1 += seen;
         }
-        if chunk.is_none() {
+        if whole {
             for (table, source_rows, mut keys) in per_table {
                 let m = table_mapping(ctx, &mut conn, &table).await?;
                 keys.hashes.sort_unstable();
-                let (dest, extra) = walk_destination(ctx, &m, &keys, &mut out).await?;
-                if keys.overflow {
-                    if dest > source_rows {
-                        out.extra += dest - source_rows;
-                        out.note(format!(
-                            "{table}: destination has {dest} rows, source {source_rows} \
-                             (too many rows to name the extra ones)"
-                        ));
-                    }
-                } else {
-                    out.extra += extra;
+                let dest = walk_destination(ctx, &m, &keys, &mut out).await?;
+                if keys.overflow && dest > source_rows {
+                    out.extra += dest - source_rows;
+                    out.suspects.overflow = true;
+                    out.note(format!(
+                        "{table}: destination has {dest} rows, source {source_rows} \
+                         (too many rows to name the extra ones)"
+                    ));
                 }
             }
         }
@@ -183,22 +266,18 @@ async fn verify_chunk(
                 .await?;
             for (want, got) in group.iter().zip(got) {
                 match got.map_err(tablestore::Error::Service)? {
-                    None => {
-                        out.missing += 1;
-                        out.note(format!(
-                            "{} {}: missing",
-                            chunk.table,
-                            pk_text(&want.primary_key)
-                        ));
-                    }
-                    Some(row) if row_hash(&row) != row_hash(want) => {
-                        out.different += 1;
-                        out.note(format!(
-                            "{} {}: different",
-                            chunk.table,
-                            pk_text(&want.primary_key)
-                        ));
-                    }
+                    None => out.mismatch(
+                        &chunk.table,
+                        Some(chunk.index),
+                        &want.primary_key,
+                        Mismatch::Missing,
+                    ),
+                    Some(row) if row_hash(&row) != row_hash(want) => out.mismatch(
+                        &chunk.table,
+                        Some(chunk.index),
+                        &want.primary_key,
+                        Mismatch::Different,
+                    ),
                     Some(_) => out.matched += 1,
                 }
             }
@@ -222,14 +301,14 @@ fn owned_columns(ctx: &Context, m: &TableMapping) -> Vec<String> {
     }
 }
 
-/// Walks a destination table's keys: returns its row count and the number of rows whose key
-/// is not among the source's (`keys`, sorted), naming them.
+/// Walks a destination table's keys: returns its row count; rows whose key is not among the
+/// source's (`keys`, sorted) are counted as extra and named.
 async fn walk_destination(
     ctx: &Context,
     m: &TableMapping,
     keys: &KeySet,
     out: &mut VerifyOutput,
-) -> Result<(u64, u64), StepError> {
+) -> Result<u64, StepError> {
     let bound = |v: PkValue| {
         PrimaryKey(
             m.key
@@ -252,7 +331,7 @@ async fn walk_destination(
             ..Default::default()
         },
     };
-    let (mut n, mut extra) = (0u64, 0u64);
+    let mut n = 0u64;
     let mut rows = Box::pin(ctx.destination.range_stream(&m.target_name, req));
     while let Some(r) = rows.next().await {
         let row = r?;
@@ -263,13 +342,8 @@ async fn walk_destination(
                 .binary_search(&key_hash(&row.primary_key))
                 .is_err()
         {
-            extra += 1;
-            out.note(format!(
-                "{} {}: extra (not in the source)",
-                m.source_name,
-                pk_text(&row.primary_key)
-            ));
+            out.mismatch(&m.source_name, None, &row.primary_key, Mismatch::Extra);
         }
     }
-    Ok((n, extra))
+    Ok(n)
 }

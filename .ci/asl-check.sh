@@ -6,6 +6,8 @@
 #     on the scenarios of tests/runner_scenarios.json (recorded task outputs) and must produce
 #     exactly the expected state paths that tests/integration/runner.rs checks for our in-process runner
 #     (crates/asl). A mismatch in either engine fails CI.
+#  3. (in the tests, not here) tests/integration/asl_live.rs runs the same engine on the REAL
+#     steps through .ci/asl-live.mjs, using the packages this script installs.
 # The npm packages (and a Node 22 binary when the system node is older) are cached in
 # target/ci-node (ignored by git via /target).
 set -euo pipefail

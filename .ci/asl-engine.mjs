@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { STATE_MACHINE_ARN, executionContext, failError, failureOf, loadDefinition, pathOf } from './asl-common.mjs';
 
 const [modulesDir, defPath, scenariosPath] = process.argv.slice(2);
 if (!modulesDir || !defPath || !scenariosPath) {
@@ -18,32 +19,15 @@ if (!modulesDir || !defPath || !scenariosPath) {
 const require = createRequire(join(resolve(modulesDir), 'resolver.cjs'));
 const { StateMachine } = require('aws-local-stepfunctions');
 
-const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:tsmigrate-migration';
-const FUNCTION_ARN = (key) => `arn:aws:lambda:us-east-1:123456789012:function:tsmigrate-${key}`;
-
 // ${NameFunctionArn} -> Name, the key of the scenario's recorded responses.
-const rawDefinition = JSON.parse(readFileSync(defPath, 'utf8'));
-const taskKeys = {}; // state name -> response key (or 'startExecution')
-const waitStates = [];
-const retryStates = [];
-(function walk(states) {
-  for (const [name, s] of Object.entries(states)) {
-    if (s.Retry) retryStates.push(name);
-    if (s.Type === 'Wait') waitStates.push(name);
-    if (s.Type === 'Map') walk((s.ItemProcessor ?? s.Iterator).States);
-    if (s.Type !== 'Task') continue;
-    const m = /^\$\{(\w+)FunctionArn\}$/.exec(s.Resource);
-    if (m) {
-      taskKeys[name] = m[1];
-      s.Resource = FUNCTION_ARN(m[1]);
-    } else if (s.Resource === 'arn:aws:states:::states:startExecution') {
-      taskKeys[name] = 'startExecution';
-    } else {
-      console.error(`state ${name}: resource ${s.Resource} is neither \${NameFunctionArn} nor startExecution`);
-      process.exit(2);
-    }
-  }
-})(rawDefinition.States);
+let loaded;
+try {
+  loaded = loadDefinition(defPath);
+} catch (e) {
+  console.error(e.message);
+  process.exit(2);
+}
+const { rawDefinition, taskKeys, waitStates, retryStates } = loaded;
 
 const deepEqual = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 // Every field of `want` is in `got` (recursively for objects); null = present with any value.
@@ -56,7 +40,6 @@ function contains(got, want) {
   return deepEqual(got, want);
 }
 
-const failError = (name, message) => Object.assign(new Error(message), { name });
 
 async function runScenario(sc, executionName) {
   const problems = [];
@@ -118,15 +101,7 @@ async function runScenario(sc, executionName) {
         waitTimeOverrides: Object.fromEntries(waitStates.map((s) => [s, 0])),
         retryIntervalOverrides: Object.fromEntries(retryStates.map((s) => [s, 0])),
       },
-      context: {
-        Execution: {
-          Id: `arn:aws:states:us-east-1:123456789012:execution:tsmigrate-migration:${req.name}`,
-          Name: req.name,
-          Input: req.input,
-          StartTime: new Date().toISOString(),
-        },
-        StateMachine: { Id: STATE_MACHINE_ARN, Name: 'tsmigrate-migration' },
-      },
+      context: executionContext(req.name, req.input),
     });
     const events = [];
     const logging = (async () => {
@@ -139,10 +114,7 @@ async function runScenario(sc, executionName) {
     } catch (e) {
       record.status = 'FAILED';
       // ExecutionError wraps the failing state's error
-      const inner = e?.getWrappedError?.() ?? e?.cause ?? e;
-      record.error = inner?.name ?? String(e);
-      record.cause = inner?.cause ?? inner?.message;
-      if (typeof record.cause !== 'string') record.cause = record.cause === undefined ? undefined : JSON.stringify(record.cause);
+      Object.assign(record, failureOf(e));
     }
     await logging;
     record.path = pathOf(events);
@@ -150,39 +122,6 @@ async function runScenario(sc, executionName) {
     queue.push(...started);
   }
   return { executions, pending, calls, queues, problems };
-}
-
-// States entered, in order; the states of Map iterations as Map/index/State, grouped by index
-// right after the Map state (iterations interleave when they run concurrently).
-function pathOf(events) {
-  const path = [];
-  let map = null; // { name, iterations: Map<index, string[]> }
-  const flush = () => {
-    if (!map) return;
-    for (const i of [...map.iterations.keys()].sort((a, b) => a - b)) {
-      for (const s of map.iterations.get(i)) path.push(`${map.name}/${i}/${s}`);
-    }
-    map = null;
-  };
-  for (const e of events) {
-    if (e.type === 'MapIterationStarted') {
-      if (!map || map.name !== e.parentState.name) throw new Error('nested Map paths are not supported here');
-      if (!map.iterations.has(e.index)) map.iterations.set(e.index, []);
-      continue;
-    }
-    if (e.type !== 'StateEntered') continue;
-    if (e.index !== undefined) {
-      if (!map) throw new Error(`iteration event outside a Map: ${JSON.stringify(e)}`);
-      if (!map.iterations.has(e.index)) map.iterations.set(e.index, []);
-      map.iterations.get(e.index).push(e.state.name);
-      continue;
-    }
-    flush();
-    path.push(e.state.name);
-    if (e.state.type === 'Map') map = { name: e.state.name, iterations: new Map() };
-  }
-  flush();
-  return path;
 }
 
 const doc = JSON.parse(readFileSync(scenariosPath, 'utf8'));

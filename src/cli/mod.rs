@@ -6,6 +6,7 @@ mod config_cmd;
 pub mod embedded;
 mod local_run;
 pub mod run_cmd;
+mod step_cmd;
 mod steps_cmd;
 mod tablestore_cmd;
 
@@ -36,6 +37,21 @@ pub enum Command {
         /// What the state machine runs after the full copy.
         #[arg(long, value_enum, default_value_t = ModeArg::FullAndIncremental)]
         mode: ModeArg,
+    },
+    /// One state-machine step as its Lambda runs it (input on stdin, output on stdout), for a
+    /// second ASL engine driving the real steps; `--execution-input` prints the run's input.
+    #[command(hide = true)]
+    Step {
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = ModeArg::FullAndIncremental)]
+        mode: ModeArg,
+        /// Print the execution input instead of running a step.
+        #[arg(long, conflicts_with = "resource")]
+        execution_input: bool,
+        /// The step's resource name (Precheck, Begin, CopyChunk, BinlogBatch, …).
+        #[arg(required_unless_present = "execution_input")]
+        resource: Option<String>,
     },
     /// Check every precondition of a migration (exit 0 passed, 1 a check failed, 2 could not run).
     Precheck {
@@ -141,6 +157,12 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: Cli) -> i32 {
     match cli.command {
         Command::Run { config, mode } => run_cmd::run(&config, mode).await,
+        Command::Step {
+            config,
+            mode,
+            resource,
+            ..
+        } => step_cmd::step(&config, mode, resource.as_deref()).await,
         Command::Precheck { config, json } => steps_cmd::precheck(&config, json).await,
         Command::CreateSchema { config } => steps_cmd::create_schema(&config).await,
         Command::Verify { config, chunk } => steps_cmd::verify(&config, chunk).await,

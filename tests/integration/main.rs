@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod asl_live;
 #[cfg(feature = "aws")]
 mod aws_cli;
 mod batch_writer;

@@ -1,0 +1,104 @@
+// Runs statemachine/migration.asl.json in a second ASL engine, aws-local-stepfunctions, against
+// the REAL steps: each Task runs `tsmigrate step --config F <Step>` (the step as its Lambda runs
+// it: input on stdin, output on stdout, a step error as {"error", "cause"}), and a continue-as-new
+// starts the next execution here. Used by tests/integration/asl_live.rs, which sets up the
+// source and the destination and checks the outcome.
+//
+// Usage: node .ci/asl-live.mjs <node_modules dir> <definition.asl.json> <tsmigrate> <config.json>
+//          <mode> <max executions>
+// Prints one JSON line per execution: {name, status, error?, cause?, path}. Exit 0 when the last
+// execution succeeded, 1 when it failed or executions were left pending, 2 on a setup error.
+import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { STATE_MACHINE_ARN, executionContext, failError, failureOf, loadDefinition, pathOf } from './asl-common.mjs';
+
+const [modulesDir, defPath, tsmigrate, config, mode, maxExecutions] = process.argv.slice(2);
+if (!maxExecutions) {
+  console.error('usage: node asl-live.mjs <node_modules> <definition> <tsmigrate> <config> <mode> <max executions>');
+  process.exit(2);
+}
+const require = createRequire(join(resolve(modulesDir), 'resolver.cjs'));
+const { StateMachine } = require('aws-local-stepfunctions');
+const { rawDefinition, taskKeys, retryStates } = loadDefinition(defPath);
+
+// One step in its own process, as one Lambda invocation.
+function invoke(step, input) {
+  return new Promise((done, fail) => {
+    const child = spawn(tsmigrate, ['step', '--config', config, step], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', fail);
+    child.on('close', (code) => {
+      if (code === 0) return done(JSON.parse(out));
+      if (code === 1) {
+        const e = JSON.parse(out);
+        return fail(failError(e.error, e.cause));
+      }
+      fail(failError('States.TaskFailed', `${step} exited ${code}: ${err.slice(-2000)}`));
+    });
+    child.stdin.end(JSON.stringify(input));
+  });
+}
+
+let started = [];
+const handlers = {};
+for (const [state, key] of Object.entries(taskKeys)) {
+  handlers[state] = async (input) => {
+    if (key !== 'startExecution') return invoke(key, input);
+    if (input.StateMachineArn !== STATE_MACHINE_ARN) {
+      throw failError('StepFunctions.StateMachineDoesNotExistException', `unknown ${input.StateMachineArn}`);
+    }
+    const parsed = typeof input.Input === 'string' ? JSON.parse(input.Input) : input.Input;
+    started.push({ name: input.Name, input: parsed });
+    return {
+      ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:tsmigrate-migration:${input.Name}`,
+      StartDate: new Date().toISOString(),
+    };
+  };
+}
+
+const firstInput = JSON.parse(
+  execFileSync(tsmigrate, ['step', '--config', config, '--mode', mode, '--execution-input'], { encoding: 'utf8' }),
+);
+const machine = new StateMachine(rawDefinition, { validationOptions: { checkPaths: true, checkArn: true } });
+const queue = [{ name: 'live-1', input: firstInput }];
+let last = null;
+let count = 0;
+while (queue.length) {
+  const req = queue.shift();
+  if (count >= Number(maxExecutions)) {
+    console.log(JSON.stringify({ pending: req.name }));
+    process.exit(1);
+  }
+  count++;
+  started = [];
+  const run = machine.run(req.input, {
+    overrides: {
+      taskResourceLocalHandlers: handlers,
+      // Retries at once: the steps' own waits (batch claims, leases) are what is tested.
+      retryIntervalOverrides: Object.fromEntries(retryStates.map((s) => [s, 0])),
+    },
+    context: executionContext(req.name, req.input),
+  });
+  const events = [];
+  const logging = (async () => {
+    for await (const e of run.eventLogs) events.push(e);
+  })();
+  const record = { name: req.name };
+  try {
+    await run.result;
+    record.status = 'SUCCEEDED';
+  } catch (e) {
+    record.status = 'FAILED';
+    Object.assign(record, failureOf(e));
+  }
+  await logging;
+  record.path = pathOf(events);
+  console.log(JSON.stringify(record));
+  last = record;
+  queue.push(...started);
+}
+process.exit(last?.status === 'SUCCEEDED' ? 0 : 1);

@@ -9,12 +9,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use support::mariadb::MariaDb;
 use support::peak_rss_mb;
-use tsmigrate_core::mysql::binlog::{text_row, BatchReader, Bounds, Position, Stop};
-use tsmigrate_core::mysql::{self, binlog_position, server_info};
 
 // The same allocator as the functions and the CLI.
 #[global_allocator]
@@ -33,58 +31,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let d = db.fresh_database("bench").await;
         db.exec(&support::create_table_sql(&d)).await;
         let opts = db.user_options();
-        let start = {
-            let mut conn = mysql::connect(&opts).await?;
-            let info = server_info(&mut conn).await?;
-            let p = binlog_position(&mut conn, &info).await?;
-            mysql::close(conn).await;
-            Position { file: p.file, pos: p.pos }
-        };
+        let start = support::position(&opts).await?;
         let load = Instant::now();
         support::write_row_events(&db, &d, rows).await;
         eprintln!("wrote {rows} row events in {:.1} s", load.elapsed().as_secs_f64());
 
         // 1. Our reader over the replication protocol, rows rendered as text rows.
-        let columns = ["id", "customer", "status", "amount", "note", "created"];
-        // Batches as incremental migration reads them: 64 MB (the default max_bytes) each.
-        let bounds = Bounds {
-            max_events: u64::MAX,
-            max_bytes: 64 << 20,
-            max_duration: Duration::from_secs(3600),
-            max_transaction_bytes: 256 << 20,
-            deadline: None,
-        };
         let t0 = Instant::now();
-        let mut rendered = 0u64;
-        let mut bytes = 0u64;
-        let mut events = 0u64;
-        let mut batches = 0u64;
-        let mut at = start.clone();
-        loop {
-            let db_name = d.clone();
-            let mut reader =
-                BatchReader::open(&opts, 4242, &at, bounds.clone(), Box::new(move |x, _| x == db_name))
-                    .await?;
-            while let Some(tx) = reader.next().await? {
-                for c in &tx.changes {
-                    for image in [&c.before, &c.after].into_iter().flatten() {
-                        let row = text_row(image, &c.table, &columns)
-                            .map_err(|e| format!("{e:?}"))?;
-                        bytes += row.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
-                    }
-                    rendered += 1;
-                }
-            }
-            let batch = reader.close().await;
-            events += batch.events;
-            batches += 1;
-            at = batch.end.clone();
-            if batch.stop == Stop::EndOfLog {
-                break;
-            }
-        }
+        let read = support::read_and_render(&opts, &d, &start).await?;
         let ours = t0.elapsed().as_secs_f64();
-        assert_eq!(rendered, rows, "every row event read once");
+        assert_eq!(read.row_events, rows, "every row event read once");
         let rss = peak_rss_mb();
 
         // 2. mariadb-binlog over the same files, from disk.
@@ -111,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{:<62} {:>12}", "reader", "row events/s");
         println!("{:<62} {:>12.0}", "tsmigrate BatchReader + text_row (replication protocol)", rows as f64 / ours);
         println!("{:<62} {:>12.0}", "mariadb-binlog --verbose --base64-output=decode-rows (files)", rows as f64 / theirs);
-        println!("events read: {events} in {batches} batches of <= 64 MB, text bytes rendered: {:.1} MB", bytes as f64 / 1e6);
+        println!("events read: {} in {} batches of <= 64 MB, text bytes rendered: {:.1} MB", read.events, read.batches, read.text_bytes as f64 / 1e6);
         println!("peak RSS of the reader: {rss:.0} MB");
         Ok::<(), Box<dyn std::error::Error>>(())
     })

@@ -1,23 +1,63 @@
-//! Incremental apply throughput: row events of one ~200-byte-row table (half inserts, a quarter
-//! updates, a quarter deletes, 1,000-row transactions) written by a private MariaDB after the
-//! migration's start position, then applied to the embedded Tablestore server by
-//! `steps::binlog::binlog_batch` until caught up (default batch bounds), as each BinlogBatch
-//! invocation does. Prints applied row events/s and the peak RSS; the read-and-convert rate
-//! alone is `cargo bench --bench binlog_read`.
+//! Incremental apply throughput as users run it: row events of one ~200-byte-row table (half
+//! inserts, a quarter updates, a quarter deletes, 1,000-row transactions) written by a private
+//! MariaDB after the migration's start position, then applied by `tsmigrate run --mode
+//! catch_up` (the state machine in-process, default batch bounds) to a local Tablestore server
+//! in its own process. In the same run, the binlog source alone reads and converts the same
+//! events (`support::read_and_render`, as `cargo bench --bench binlog_read`), so the apply rate
+//! is printed beside the rate it is bounded by. Peak RSS of the `tsmigrate run` process and of
+//! the server; `tsmigrate verify` at the end.
 //!
 //! `cargo bench --bench incremental_apply` (env BENCH_ROWS: row events, default 1000000).
 
 mod support;
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use support::mariadb::MariaDb;
-use support::peak_rss_mb;
-use tsmigrate_core::config::MigrationType;
-use tsmigrate_core::steps::{self, binlog::binlog_batch};
+use support::mariadb::{MariaDb, USER, USER_PASSWORD};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TSMIGRATE: &str = env!("CARGO_BIN_EXE_tsmigrate");
+
+fn tsmigrate(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let out = Command::new(TSMIGRATE).args(args).output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        return Err(format!("tsmigrate {args:?} failed: {text}").into());
+    }
+    Ok(text)
+}
+
+/// Peak RSS (MB) of the children this process has waited for (the largest one).
+fn children_peak_rss_mb() -> f64 {
+    // SAFETY: getrusage writes into the struct we pass; no other memory is touched.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    if rc == 0 {
+        usage.ru_maxrss as f64 / 1024.0
+    } else {
+        0.0
+    }
+}
+
+fn process_peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: u64 = std::env::var("BENCH_ROWS")
@@ -32,53 +72,72 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let d = db.fresh_database("bench").await;
         db.exec(&support::create_table_sql(&d)).await;
         let dir = tempfile::tempdir()?;
-        let ctx = support::embedded_migration(
-            &db,
-            &d,
-            dir.path(),
-            vec![
-                MigrationType::Schema,
-                MigrationType::Full,
-                MigrationType::Incremental,
-            ],
-            |_| {},
-        )
-        .await?;
-        steps::create_schema(&ctx).await?;
-        steps::begin(&ctx, "bench").await?; // P0
-        // The (empty) table's full copy, so verify has its plan to compare by.
-        let plan = steps::plan::plan_chunks(&ctx).await?;
-        for i in plan.wave_start..plan.wave_start + plan.chunk_count {
-            while !steps::copy::copy_chunk(&ctx, i, Some("bench")).await?.done {}
-        }
 
+        // The local server in its own process, as a remote Tablestore would be.
+        let mut server = Command::new(TSMIGRATE)
+            .args(["tablestore", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("ts"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut endpoint = String::new();
+        if let Some(out) = server.stdout.take() {
+            BufReader::new(out).read_line(&mut endpoint)?;
+        }
+        let config = serde_json::json!({
+            "migration_id": "bench_inc",
+            "source": {
+                "host": "127.0.0.1", "port": db.port(), "user": USER,
+                "password": {"value": USER_PASSWORD}, "database": d, "tls": "disabled"
+            },
+            "destination": {
+                "endpoint": endpoint.trim(), "instance": "local",
+                "access_key_id": {"value": "local-ak"},
+                "access_key_secret": {"value": "local-secret"}
+            },
+            "migration_types": ["schema", "full", "incremental"],
+            "objects": {"tables": "*"}
+        });
+        let config_path = dir.path().join("config.json");
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
+        let config_arg = config_path.display().to_string();
+        // Schema, the (empty) table's copy and the start position P0.
+        tsmigrate(&["run", "--config", &config_arg, "--mode", "catch_up"])?;
+
+        let opts = db.user_options();
+        let start = support::position(&opts).await?;
         let load = Instant::now();
         support::write_row_events(&db, &d, rows).await;
         eprintln!("wrote {rows} row events in {:.1} s", load.elapsed().as_secs_f64());
 
-        let start = Instant::now();
-        let (mut batches, mut events, mut written) = (0u64, 0u64, 0u64);
-        loop {
-            let out = binlog_batch(&ctx, Some("bench"), None).await?;
-            batches += 1;
-            events += out.events;
-            written += out.rows_written;
-            if out.caught_up {
-                break;
-            }
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let rss = peak_rss_mb();
-        let v = steps::verify::verify(&ctx, None).await?;
+        // 1. The binlog source alone: read and convert the same events.
+        let t0 = Instant::now();
+        let read = support::read_and_render(&opts, &d, &start).await?;
+        let read_secs = t0.elapsed().as_secs_f64();
+        assert_eq!(read.row_events, rows, "every row event read once");
 
-        println!("incremental apply, {rows} row events (1/2 insert, 1/4 update, 1/4 delete; 1,000-row transactions), MariaDB -> embedded Tablestore server, 2 cores shared");
-        println!("{:<48} {:>12}", "measure", "value");
-        println!("{:<48} {:>12.0}", "row events applied / s", rows as f64 / secs);
-        println!("{:<48} {:>12}", "batches (default bounds)", batches);
-        println!("{:<48} {:>12}", "binlog events read", events);
-        println!("{:<48} {:>12}", "rows written (after coalescing)", written);
-        println!("{:<48} {:>12.0}", "peak RSS, MB (embedded server included)", rss);
-        println!("verify: matched {}, missing {}, different {}, extra {}", v.matched, v.missing, v.different, v.extra);
+        // 2. tsmigrate run --mode catch_up applies them.
+        let t1 = Instant::now();
+        tsmigrate(&["run", "--config", &config_arg, "--mode", "catch_up"])?;
+        let apply_secs = t1.elapsed().as_secs_f64();
+        let run_rss = children_peak_rss_mb();
+        let server_rss = process_peak_rss_mb(server.id());
+        let verify = tsmigrate(&["verify", "--config", &config_arg])?;
+        let _ = server.kill();
+        let _ = server.wait();
+
+        let read_rate = rows as f64 / read_secs;
+        let apply_rate = rows as f64 / apply_secs;
+        println!("incremental apply, {rows} row events (1/2 insert, 1/4 update, 1/4 delete; 1,000-row transactions), MariaDB -> local Tablestore server in its own process, 2 cores shared by all three");
+        println!("{:<58} {:>12}", "measure", "value");
+        println!("{:<58} {:>12.0}", "row events applied / s (tsmigrate run --mode catch_up)", apply_rate);
+        println!("{:<58} {:>12.0}", "row events read and converted / s (binlog source alone)", read_rate);
+        println!("{:<58} {:>12.2}", "apply / read", apply_rate / read_rate);
+        println!("{:<58} {:>12.0}", "peak RSS of tsmigrate run, MB", run_rss);
+        println!("{:<58} {:>12.0}", "peak RSS of the server, MB", server_rss);
+        for line in verify.lines().filter(|l| l.starts_with("matched") || l.starts_with("verify:")) {
+            println!("{line}");
+        }
         Ok::<(), Box<dyn std::error::Error>>(())
     })
 }

@@ -7,12 +7,15 @@
 pub mod mariadb;
 
 use std::path::Path;
+use std::time::Duration;
 
 use mariadb::{MariaDb, USER, USER_PASSWORD};
 use tsmigrate_core::config::{
     DestinationConfig, MigrationConfig, MigrationType, SecretRef, SecretString, SourceConfig,
     TlsMode,
 };
+use tsmigrate_core::mysql::binlog::{text_row, BatchReader, Bounds, Position, Stop};
+use tsmigrate_core::mysql::{self, binlog_position, server_info, ConnectOptions};
 use tsmigrate_core::steps::Context;
 
 /// The benches' table: BIGINT key, INT, VARCHAR, DECIMAL, VARCHAR(120), DATETIME(6).
@@ -95,4 +98,78 @@ pub fn peak_rss_mb() -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// The source's binlog position now (where a workload written next begins).
+pub async fn position(opts: &ConnectOptions) -> Result<Position, Box<dyn std::error::Error>> {
+    let mut conn = mysql::connect(opts).await?;
+    let info = server_info(&mut conn).await?;
+    let p = binlog_position(&mut conn, &info).await?;
+    mysql::close(conn).await;
+    Ok(Position {
+        file: p.file,
+        pos: p.pos,
+    })
+}
+
+/// What [`read_and_render`] read.
+pub struct ReadFigures {
+    pub row_events: u64,
+    pub events: u64,
+    pub batches: u64,
+    pub text_bytes: u64,
+}
+
+/// Reads `database`'s row events from `start` to the end of the log over the replication
+/// protocol, in batches of 64 MB (the default `incremental.max_bytes`) as incremental
+/// migration reads them, and renders every image as the full copy's text row (what
+/// incremental migration converts).
+pub async fn read_and_render(
+    opts: &ConnectOptions,
+    database: &str,
+    start: &Position,
+) -> Result<ReadFigures, Box<dyn std::error::Error>> {
+    let columns = ["id", "customer", "status", "amount", "note", "created"];
+    let bounds = Bounds {
+        max_events: u64::MAX,
+        max_bytes: 64 << 20,
+        max_duration: Duration::from_secs(3600),
+        max_transaction_bytes: 256 << 20,
+        deadline: None,
+    };
+    let mut f = ReadFigures {
+        row_events: 0,
+        events: 0,
+        batches: 0,
+        text_bytes: 0,
+    };
+    let mut at = start.clone();
+    loop {
+        let db_name = database.to_owned();
+        let mut reader = BatchReader::open(
+            opts,
+            4242,
+            &at,
+            bounds.clone(),
+            Box::new(move |x, _| x == db_name),
+        )
+        .await?;
+        while let Some(tx) = reader.next().await? {
+            for c in &tx.changes {
+                for image in [&c.before, &c.after].into_iter().flatten() {
+                    let row =
+                        text_row(image, &c.table, &columns).map_err(|e| format!("{e:?}"))?;
+                    f.text_bytes += row.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
+                }
+                f.row_events += 1;
+            }
+        }
+        let batch = reader.close().await;
+        f.events += batch.events;
+        f.batches += 1;
+        at = batch.end.clone();
+        if batch.stop == Stop::EndOfLog {
+            return Ok(f);
+        }
+    }
 }

@@ -36,7 +36,7 @@ export function loadDefinition(defPath) {
 }
 
 // The context object of an execution named `name`.
-export function executionContext(name, input) {
+function executionContext(name, input) {
   return {
     Execution: {
       Id: `arn:aws:states:us-east-1:123456789012:execution:tsmigrate-migration:${name}`,
@@ -48,8 +48,30 @@ export function executionContext(name, input) {
   };
 }
 
+// Runs one execution named `name` on `machine` with `overrides`; returns its record:
+// {name, status, error?, cause?, path}.
+export async function runExecution(machine, name, input, overrides) {
+  const run = machine.run(input, { overrides, context: executionContext(name, input) });
+  const events = [];
+  const logging = (async () => {
+    for await (const e of run.eventLogs) events.push(e);
+  })();
+  const record = { name };
+  try {
+    await run.result;
+    record.status = 'SUCCEEDED';
+  } catch (e) {
+    record.status = 'FAILED';
+    // ExecutionError wraps the failing state's error
+    Object.assign(record, failureOf(e));
+  }
+  await logging;
+  record.path = pathOf(events);
+  return record;
+}
+
 // The failing state's error of a failed run, as {error, cause}.
-export function failureOf(e) {
+function failureOf(e) {
   const inner = e?.getWrappedError?.() ?? e?.cause ?? e;
   let cause = inner?.cause ?? inner?.message;
   if (typeof cause !== 'string') cause = cause === undefined ? undefined : JSON.stringify(cause);

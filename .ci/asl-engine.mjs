@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { STATE_MACHINE_ARN, executionContext, failError, failureOf, loadDefinition, pathOf } from './asl-common.mjs';
+import { STATE_MACHINE_ARN, failError, loadDefinition, runExecution } from './asl-common.mjs';
 
 const [modulesDir, defPath, scenariosPath] = process.argv.slice(2);
 if (!modulesDir || !defPath || !scenariosPath) {
@@ -95,29 +95,11 @@ async function runScenario(sc, executionName) {
       break;
     }
     started = [];
-    const run = machine.run(req.input, {
-      overrides: {
-        taskResourceLocalHandlers: handlers,
-        waitTimeOverrides: Object.fromEntries(waitStates.map((s) => [s, 0])),
-        retryIntervalOverrides: Object.fromEntries(retryStates.map((s) => [s, 0])),
-      },
-      context: executionContext(req.name, req.input),
+    const record = await runExecution(machine, req.name, req.input, {
+      taskResourceLocalHandlers: handlers,
+      waitTimeOverrides: Object.fromEntries(waitStates.map((s) => [s, 0])),
+      retryIntervalOverrides: Object.fromEntries(retryStates.map((s) => [s, 0])),
     });
-    const events = [];
-    const logging = (async () => {
-      for await (const e of run.eventLogs) events.push(e);
-    })();
-    const record = { name: req.name };
-    try {
-      await run.result;
-      record.status = 'SUCCEEDED';
-    } catch (e) {
-      record.status = 'FAILED';
-      // ExecutionError wraps the failing state's error
-      Object.assign(record, failureOf(e));
-    }
-    await logging;
-    record.path = pathOf(events);
     executions.push(record);
     queue.push(...started);
   }

@@ -11,7 +11,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { STATE_MACHINE_ARN, executionContext, failError, failureOf, loadDefinition, pathOf } from './asl-common.mjs';
+import { STATE_MACHINE_ARN, failError, loadDefinition, runExecution } from './asl-common.mjs';
 
 const [modulesDir, defPath, tsmigrate, config, mode, maxExecutions] = process.argv.slice(2);
 if (!maxExecutions) {
@@ -75,28 +75,11 @@ while (queue.length) {
   }
   count++;
   started = [];
-  const run = machine.run(req.input, {
-    overrides: {
-      taskResourceLocalHandlers: handlers,
-      // Retries at once: the steps' own waits (batch claims, leases) are what is tested.
-      retryIntervalOverrides: Object.fromEntries(retryStates.map((s) => [s, 0])),
-    },
-    context: executionContext(req.name, req.input),
+  const record = await runExecution(machine, req.name, req.input, {
+    taskResourceLocalHandlers: handlers,
+    // Retries at once: the steps' own waits (batch claims, leases) are what is tested.
+    retryIntervalOverrides: Object.fromEntries(retryStates.map((s) => [s, 0])),
   });
-  const events = [];
-  const logging = (async () => {
-    for await (const e of run.eventLogs) events.push(e);
-  })();
-  const record = { name: req.name };
-  try {
-    await run.result;
-    record.status = 'SUCCEEDED';
-  } catch (e) {
-    record.status = 'FAILED';
-    Object.assign(record, failureOf(e));
-  }
-  await logging;
-  record.path = pathOf(events);
   console.log(JSON.stringify(record));
   last = record;
   queue.push(...started);

@@ -47,18 +47,6 @@ fn children_peak_rss_mb() -> f64 {
     }
 }
 
-fn process_peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: u64 = std::env::var("BENCH_ROWS")
         .ok()
@@ -121,7 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tsmigrate(&["run", "--config", &config_arg, "--mode", "catch_up"])?;
         let apply_secs = t1.elapsed().as_secs_f64();
         let run_rss = children_peak_rss_mb();
-        let server_rss = process_peak_rss_mb(server.id());
+        let server_rss = support::peak_rss_mb_of(&server.id().to_string());
         let verify = tsmigrate(&["verify", "--config", &config_arg])?;
         let _ = server.kill();
         let _ = server.wait();

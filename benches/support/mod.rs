@@ -89,7 +89,12 @@ pub async fn embedded_migration(
 
 /// This process's peak resident set (VmHWM), in MB.
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_mb_of("self")
+}
+
+/// The peak resident set (VmHWM) of process `pid` (`"self"`: this one), in MB.
+pub fn peak_rss_mb_of(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -157,8 +162,7 @@ pub async fn read_and_render(
         while let Some(tx) = reader.next().await? {
             for c in &tx.changes {
                 for image in [&c.before, &c.after].into_iter().flatten() {
-                    let row =
-                        text_row(image, &c.table, &columns).map_err(|e| format!("{e:?}"))?;
+                    let row = text_row(image, &c.table, &columns).map_err(|e| format!("{e:?}"))?;
                     f.text_bytes += row.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
                 }
                 f.row_events += 1;

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
-use crate::harness::output::text;
+use crate::harness::output::{text, tsmigrate};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -72,13 +72,6 @@ fn executions(out: &Output) -> Vec<(String, Vec<String>)> {
             (v["status"].as_str().unwrap_or_default().to_owned(), path)
         })
         .collect()
-}
-
-fn tsmigrate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args(args)
-        .output()
-        .expect("run tsmigrate")
 }
 
 fn write_config(dir: &Path, db: &MariaDb, database: &str, endpoint: &str) -> String {

@@ -5,21 +5,14 @@
 //! the stopped run left it.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
-use crate::harness::output::text;
+use crate::harness::output::{text, tsmigrate};
 
 const ROWS: u64 = 20_000;
 const CHUNK_ROWS: u64 = 2_000;
-
-fn tsmigrate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args(args)
-        .output()
-        .expect("run tsmigrate")
-}
 
 /// `chunks: D/T done, R rows copied` from `tsmigrate status`.
 fn chunk_status(config: &str) -> (u64, u64, u64) {

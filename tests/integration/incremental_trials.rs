@@ -6,24 +6,17 @@
 //! says so, and an independent comparison reads both sides row by row.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use tablestore::{Row, Value};
 
 use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
-use crate::harness::output::text;
+use crate::harness::output::{text, tsmigrate};
 
 const START_ROWS: u32 = 20_000;
 const ID_SPACE: u32 = 40_000;
-
-fn tsmigrate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args(args)
-        .output()
-        .expect("run tsmigrate")
-}
 
 fn spawn_run(config: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tsmigrate"))

@@ -9,8 +9,9 @@
 //! - strings quoted; `"` `\` and the controls `\b \t \n \f \r` escaped by letter, other bytes
 //!   up to 0x1f as `\u00xx` (lowercase hex); everything else, UTF-8 included, as is.
 //! - integers in decimal; doubles as `my_gcvt` prints them (the shortest round-trip digits,
-//!   fixed notation for a decimal exponent from -15 to 15, else `1.5e-16` / `1e300`), with
-//!   `.0` appended when neither `.` nor `e` was printed (`1.0`, `-0.0`).
+//!   fixed notation from 1e-15 up to below 1e15 or while digits remain after the point, else
+//!   `1.5e-16` / `1e15` / `1e300`), with `.0` appended when neither `.` nor `e` was printed
+//!   (`1.0`, `-0.0`, `100000000000000.0`).
 //! - opaque scalars: DECIMAL as the decimal with its scale's digits (`9.00`); DATE as
 //!   `"2015-01-15"`; TIME, DATETIME and TIMESTAMP always with six fraction digits; an opaque
 //!   VAR_STRING as a string; any other type as `"base64:typeNN:…"` (MIME base64, a newline every
@@ -292,7 +293,8 @@ fn time(packed: i64) -> Result<String, JsonTextError> {
         (hms >> 6) % (1 << 6),
         hms % (1 << 6),
     );
-    if mi > 59 || s > 59 || us > 999_999 {
+    // TIME's range ends at 838:59:59; the ten hour bits could say more only when corrupt.
+    if h > 838 || mi > 59 || s > 59 || us > 999_999 {
         return Err(opaque_err("TIME", "a field out of range"));
     }
     Ok(format!("{sign}{h:02}:{mi:02}:{s:02}.{us:06}"))

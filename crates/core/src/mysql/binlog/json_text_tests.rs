@@ -294,6 +294,11 @@ fn opaque_temporal_values_print_quoted_with_six_fraction_digits() {
     assert_eq!(text(&time), "\"23:24:25.000000\"");
     let negative = J::Opaque(11, packed_time(true, 838, 59, 59, 999_999));
     assert_eq!(text(&negative), "\"-838:59:59.999999\"");
+    let too_long = J::Opaque(11, packed_time(false, 839, 0, 0, 0)).encode();
+    assert!(matches!(
+        print_bytes(&too_long),
+        Err(JsonTextError::Opaque { .. })
+    ));
     let short = J::Opaque(12, vec![0; 7]).encode();
     assert!(matches!(
         print_bytes(&short),

@@ -17,6 +17,7 @@
 //!   charsets, ENUM/SET labels, visibility, primary key), decoded once per map.
 //! - [`text`]: one conversion contract for both phases: a binlog value as the exact bytes the
 //!   full copy's text-protocol read delivers for it, so `mapping` converts both the same way.
+//! - [`json_text`]: MySQL's binary JSON printed as MySQL prints it (for [`text`]).
 //! - `payload`: MySQL's zstd transaction payloads.
 //!
 //! The five pitfalls of the notes, and where each is handled: compressed MariaDB events are
@@ -29,6 +30,7 @@
 pub mod decoder;
 pub mod events;
 pub mod file;
+pub mod json_text;
 mod payload;
 pub mod stream;
 pub mod table;

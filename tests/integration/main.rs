@@ -19,6 +19,7 @@ mod incremental_trials;
 mod mysql_source;
 mod precheck_schema;
 mod runner;
+mod runner_scale;
 mod samplconfig;
 mod sdk_conformance;
 mod server_durability;

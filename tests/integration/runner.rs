@@ -35,7 +35,7 @@ fn substitutions() -> HashMap<String, String> {
         .collect()
 }
 
-fn load() -> Runner {
+pub(crate) fn load() -> Runner {
     Runner::load(
         root().join("statemachine/migration.asl.json"),
         &substitutions(),

@@ -119,6 +119,14 @@ pub struct ExecutionRecord {
     /// `Map/index/State`, grouped by iteration index right after the Map state (so the path does
     /// not depend on how concurrent iterations interleave). A retried state is entered once.
     pub path: Vec<String>,
+    /// History events this execution would have on AWS (Standard workflows), counted as Step
+    /// Functions writes them: 2 for the execution, 2 per state entered (entered, exited), 3
+    /// per Task attempt (scheduled, started, succeeded or failed), 2 per Map attempt and 2 per
+    /// Map iteration. AWS fails an execution past 25,000.
+    pub history_events: usize,
+    /// The largest state input, output, task input or task result of the execution, in bytes
+    /// of JSON (AWS refuses more than 256 KiB).
+    pub largest_payload: usize,
 }
 
 /// A request to start an execution (from startExecution, i.e. continue-as-new).

@@ -70,6 +70,8 @@ pub(super) async fn attempt_map(
         };
         inputs.push(iteration_input);
     }
+    // MapStateStarted and MapStateSucceeded/Failed, and per iteration started and ended.
+    exec.events(2 + 2 * inputs.len());
     let slots: Vec<Trail> = inputs.iter().map(|_| Trail::default()).collect();
     let mut results: Vec<Value> = vec![Value::Null; inputs.len()];
     let outcome = {
@@ -99,5 +101,5 @@ pub(super) async fn attempt_map(
     }
     outcome?;
     let merged = merge(name, state, input, Value::Array(results), ctx)?;
-    state_output(name, state, merged, ctx)
+    state_output(exec, name, state, merged, ctx)
 }

@@ -89,6 +89,10 @@ struct Exec<'r> {
     /// `$$` without `State` and `Map`.
     context: Value,
     entries: AtomicUsize,
+    /// History events so far (see [`ExecutionRecord::history_events`]).
+    history: AtomicUsize,
+    /// The largest payload so far, in bytes.
+    largest_payload: AtomicUsize,
     /// startExecution requests made by this execution.
     starts: Mutex<Vec<StartRequest>>,
     /// Every execution name used so far in this chain.
@@ -190,6 +194,9 @@ pub(super) async fn run_chain(
             options,
             context,
             entries: AtomicUsize::new(0),
+            // ExecutionStarted and ExecutionSucceeded/Failed.
+            history: AtomicUsize::new(2),
+            largest_payload: AtomicUsize::new(payload_size(&req.input)),
             starts: Mutex::new(Vec::new()),
             names: &names,
         };
@@ -212,6 +219,8 @@ pub(super) async fn run_chain(
             status,
             output,
             path: take(trail),
+            history_events: exec.history.load(Ordering::Relaxed),
+            largest_payload: exec.largest_payload.load(Ordering::Relaxed),
         });
         queue.extend(exec.starts.into_inner().unwrap_or_else(|p| p.into_inner()));
     }
@@ -245,6 +254,7 @@ fn run_scope<'a>(
                 ));
             }
             push(trail, name.to_owned());
+            exec.events(2); // entered, exited
             match run_state(exec, name, state, data, trail).await? {
                 Step::Next(next, out) => {
                     name = next;
@@ -272,8 +282,9 @@ fn payload_size(v: &Value) -> usize {
     c.0
 }
 
-fn check_size(state: &str, what: &str, v: &Value) -> Result<(), Failure> {
+fn check_size(exec: &Exec<'_>, state: &str, what: &str, v: &Value) -> Result<(), Failure> {
     let n = payload_size(v);
+    exec.largest_payload.fetch_max(n, Ordering::Relaxed);
     if n > MAX_PAYLOAD_BYTES {
         return Err(Failure::new(
             DATA_LIMIT,
@@ -284,6 +295,10 @@ fn check_size(state: &str, what: &str, v: &Value) -> Result<(), Failure> {
 }
 
 impl Exec<'_> {
+    fn events(&self, n: usize) {
+        self.history.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// `$$` while in a state.
     fn state_context(&self, name: &str, entered: &str, retry_count: u32) -> Value {
         let mut ctx = self.context.clone();
@@ -385,7 +400,13 @@ fn effective_input(
     }
 }
 
-fn state_output(name: &str, state: &State, data: Value, ctx: &Value) -> Result<Value, Failure> {
+fn state_output(
+    exec: &Exec<'_>,
+    name: &str,
+    state: &State,
+    data: Value,
+    ctx: &Value,
+) -> Result<Value, Failure> {
     let out = match &state.output_path {
         None => json!({}),
         Some(p) if p.is_root() => data,
@@ -394,7 +415,7 @@ fn state_output(name: &str, state: &State, data: Value, ctx: &Value) -> Result<V
             .cloned()
             .map_err(|e| Failure::runtime(name, format!("OutputPath: {e}")))?,
     };
-    check_size(name, "output", &out)?;
+    check_size(exec, name, "output", &out)?;
     Ok(out)
 }
 
@@ -464,13 +485,19 @@ async fn run_state<'s>(
                     format!("state `{name}`: {e}"),
                 )
             })?;
-            Ok(transition(state, state_output(name, state, merged, &ctx)?))
+            Ok(transition(
+                state,
+                state_output(exec, name, state, merged, &ctx)?,
+            ))
         }
         Kind::Choice(c) => {
             let ctx = exec.state_context(name, &entered, 0);
             let eff = effective_input(name, state, &input, &ctx)?;
             let next = choose(name, c, &eff, &ctx)?;
-            Ok(Step::Next(next, state_output(name, state, eff, &ctx)?))
+            Ok(Step::Next(
+                next,
+                state_output(exec, name, state, eff, &ctx)?,
+            ))
         }
         Kind::Wait(w) => {
             let ctx = exec.state_context(name, &entered, 0);
@@ -495,12 +522,15 @@ async fn run_state<'s>(
                 }
             };
             exec.sleep(seconds).await;
-            Ok(transition(state, state_output(name, state, eff, &ctx)?))
+            Ok(transition(
+                state,
+                state_output(exec, name, state, eff, &ctx)?,
+            ))
         }
         Kind::Succeed => {
             let ctx = exec.state_context(name, &entered, 0);
             let eff = effective_input(name, state, &input, &ctx)?;
-            Ok(Step::End(state_output(name, state, eff, &ctx)?))
+            Ok(Step::End(state_output(exec, name, state, eff, &ctx)?))
         }
         Kind::Fail(f) => {
             let ctx = exec.state_context(name, &entered, 0);
@@ -587,7 +617,7 @@ async fn run_retriable<'s>(
                     format!("state `{name}` Catch: {e}"),
                 )
             })?;
-            check_size(name, "output", &out)?;
+            check_size(exec, name, "output", &out)?;
             return Ok(Step::Next(&c.next, out));
         }
         return Err(failure);
@@ -609,7 +639,8 @@ async fn attempt_task(
             .map_err(|e| Failure::runtime(name, format!("Parameters: {e}")))?,
         None => eff,
     };
-    check_size(name, "task input", &params)?;
+    check_size(exec, name, "task input", &params)?;
+    exec.events(3); // scheduled, started, succeeded or failed
     let result = match resource {
         Resource::Invoke(r) => exec
             .invoker
@@ -618,7 +649,7 @@ async fn attempt_task(
             .map_err(|e| Failure::new(e.error, e.cause))?,
         Resource::StartExecution => exec.start_execution(&params)?,
     };
-    check_size(name, "task result", &result)?;
+    check_size(exec, name, "task result", &result)?;
     let merged = merge(name, state, input, result, ctx)?;
-    state_output(name, state, merged, ctx)
+    state_output(exec, name, state, merged, ctx)
 }

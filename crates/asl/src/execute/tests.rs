@@ -455,3 +455,31 @@ async fn fail_state_and_wait_path() {
     let rec = run(def, json!({"s": -1}), |_, _| Ok(json!(null))).await;
     assert!(matches!(&rec.status, Status::Failed { error, .. } if error == RUNTIME));
 }
+
+#[tokio::test]
+async fn history_events_and_the_largest_payload_are_counted_as_aws_writes_them() {
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "r", "Next": "M",
+              "Retry": [{"ErrorEquals": ["E"], "MaxAttempts": 1}]},
+        "M": {"Type": "Map", "ItemsPath": "$.items", "End": true,
+              "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}
+    }});
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let big = "x".repeat(1000);
+    let r = run(def, json!({}), |_, _| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Err(TaskError::new("E", "once"));
+        }
+        Ok(json!({"items": [1, 2, 3], "pad": big}))
+    })
+    .await;
+    assert_eq!(r.status, Status::Succeeded);
+    // execution 2; T: entered/exited 2 + two attempts of 3; M: 2 + Map 2 + 3 iterations of
+    // 2 + P entered/exited 3 times 2.
+    assert_eq!(r.history_events, 2 + (2 + 2 * 3) + (2 + 2 + 3 * 2 + 3 * 2));
+    assert!(
+        (1000..1100).contains(&r.largest_payload),
+        "{}",
+        r.largest_payload
+    );
+}

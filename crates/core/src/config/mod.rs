@@ -63,7 +63,9 @@ pub use secret::{
     SecretString, LOCAL_SECRET_PREFIX, REDACTED,
 };
 pub use source::{Managed, SourceConfig, TlsMode};
-pub use validate::{ValidationError, ValidationErrors};
+pub use validate::{
+    ValidationError, ValidationErrors, MAX_BATCHES_PER_EXECUTION, MAX_CHUNKS_PER_EXECUTION,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Loading

@@ -157,8 +157,23 @@ async fn run_with_context(
             })
     };
     match step {
-        Step::Precheck => to_json(super::precheck(ctx).await),
-        Step::CreateSchema => to_json(super::create_schema(ctx).await?),
+        Step::Precheck => to_json(bounded_precheck(super::precheck(ctx).await)),
+        Step::CreateSchema => {
+            // Counts only: the tables' detail (logged, and printed by `tsmigrate
+            // create-schema`) would grow the payload past Step Functions' 256 KiB at a few
+            // thousand tables (tests/integration/runner_scale.rs).
+            let out = super::create_schema(ctx).await?;
+            let created = out
+                .tables
+                .iter()
+                .filter(|t| t.outcome == super::create_schema::TableOutcome::Created)
+                .count();
+            Ok(serde_json::json!({
+                "tables": out.tables.len(),
+                "created": created,
+                "existing": out.tables.len() - created,
+            }))
+        }
         Step::Begin => to_json(super::begin(ctx, &owner()?).await?),
         Step::Finish => {
             let error = input
@@ -216,6 +231,28 @@ fn error_text(v: &Value) -> String {
     }
 }
 
+/// A precheck item's detail at most this long in a step's output (a failure listing every one
+/// of thousands of tables would crowd the 256 KiB payload limit); `tsmigrate precheck` prints
+/// it whole.
+const MAX_DETAIL: usize = 1_000;
+
+fn bounded_precheck(mut report: super::PrecheckReport) -> super::PrecheckReport {
+    for item in &mut report.items {
+        if item.detail.len() > MAX_DETAIL {
+            let mut end = MAX_DETAIL;
+            while !item.detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            let more = item.detail.len() - end;
+            item.detail.truncate(end);
+            item.detail.push_str(&format!(
+                "… ({more} more bytes: `tsmigrate precheck` prints the whole list)"
+            ));
+        }
+    }
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +272,26 @@ mod tests {
         assert_eq!(
             copy_budget(Some(now - Duration::from_secs(1)), now),
             MIN_BUDGET
+        );
+    }
+
+    #[test]
+    fn long_precheck_details_are_cut_at_a_char_boundary_with_a_pointer() {
+        let report = super::super::PrecheckReport {
+            passed: false,
+            items: vec![super::super::CheckItem {
+                name: "select_privilege".into(),
+                status: super::super::Status::Failed,
+                detail: format!("no SELECT on: {}", "täble, ".repeat(400)),
+                fix: String::new(),
+            }],
+        };
+        let bounded = bounded_precheck(report);
+        let d = &bounded.items[0].detail;
+        assert!(d.len() < MAX_DETAIL + 100, "{}", d.len());
+        assert!(
+            d.ends_with("`tsmigrate precheck` prints the whole list)"),
+            "{d}"
         );
     }
 }

@@ -18,6 +18,7 @@ mod mysql_source;
 mod precheck_schema;
 mod runner;
 mod samplconfig;
+mod source_tls;
 mod sdk_conformance;
 mod server_durability;
 mod server_robustness;

@@ -107,8 +107,21 @@ fn server() -> &'static TlsServer {
         openssl(
             &dir,
             &[
-                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-set_serial", "4242", "-days", "3", "-extfile", "server.ext", "-out",
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "4242",
+                "-days",
+                "3",
+                "-extfile",
+                "server.ext",
+                "-out",
                 "server.pem",
             ],
         );
@@ -267,10 +280,8 @@ async fn the_binlog_connection_uses_the_same_tls_settings() {
     let s = server();
     let opts = options(s, "localhost", TlsMode::VerifyIdentity, Some(&s.ca));
     let database = s.db.fresh_database("tls_binlog").await;
-    s.db.exec(&format!(
-        "CREATE TABLE `{database}`.t (id INT PRIMARY KEY)"
-    ))
-    .await;
+    s.db.exec(&format!("CREATE TABLE `{database}`.t (id INT PRIMARY KEY)"))
+        .await;
     let mut conn = mysql::connect(&opts).await.expect("connect");
     let info = server_info(&mut conn).await.expect("server info");
     let p = binlog_position(&mut conn, &info).await.expect("position");

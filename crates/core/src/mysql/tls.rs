@@ -269,10 +269,7 @@ mod tests {
             let json = serde_json::to_string(&m).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", m.as_str()));
         }
-        assert_eq!(
-            "VERIFY-CA".parse::<TlsMode>().ok(),
-            Some(TlsMode::VerifyCa)
-        );
+        assert_eq!("VERIFY-CA".parse::<TlsMode>().ok(), Some(TlsMode::VerifyCa));
         let e = "sometimes".parse::<TlsMode>().err();
         assert!(e.is_some_and(|e| e.to_string().contains("verify_ca")));
         assert_eq!(TlsMode::default(), TlsMode::Preferred);
@@ -309,10 +306,11 @@ mod tests {
         let Ok(name) = name else {
             panic!("127.0.0.1 is a server name");
         };
-        let mismatch = rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
-            expected: name,
-            presented: vec![],
-        });
+        let mismatch =
+            rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                expected: name,
+                presented: vec![],
+            });
         let e = handshake_failure(
             "127.0.0.1:3306",
             Some((TlsMode::VerifyIdentity, "127.0.0.1")),

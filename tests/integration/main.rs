@@ -24,5 +24,6 @@ mod samplconfig;
 mod sdk_conformance;
 mod server_durability;
 mod server_robustness;
+mod source_tls;
 mod state_store;
 mod tablestore_client;

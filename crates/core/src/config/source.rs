@@ -2,10 +2,15 @@
 //! server. Split from `config/mod.rs` so each config section reads on its own; re-exported as
 //! `config::*`.
 
+use std::path::PathBuf;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
+
+/// The one TLS mode type, shared with the MySQL layer (`mysql::tls`).
+pub use crate::mysql::tls::TlsMode;
 
 /// The MySQL source (MySQL 5.7/8.x or MariaDB). Incremental migration needs binlog_format=ROW
 /// and binlog_row_image=FULL; the precheck verifies it.
@@ -25,9 +30,18 @@ pub struct SourceConfig {
     pub password: SecretRef,
     /// The one database whose tables are migrated (DTS migrates tables of a single database).
     pub database: String,
-    /// TLS on the MySQL connection (the MySQL client's --ssl-mode).
+    /// TLS on the MySQL connection (the MySQL client's --ssl-mode). "preferred": TLS if the
+    /// server offers it, else plaintext; "required": TLS or fail; neither verifies the server
+    /// certificate. "verify_ca": the certificate must chain to a trusted CA (the built-in
+    /// Mozilla roots plus tls_ca_file); "verify_identity": also name `host`. "disabled":
+    /// plaintext.
     #[serde(default)]
     pub tls: TlsMode,
+    /// Path of a PEM file of CA certificates trusted besides the built-in roots (may be a
+    /// bundle, e.g. the RDS global bundle); only with tls verify_ca or verify_identity. In a
+    /// Lambda function, package the file with it (or mount it) and give its path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
     /// Server id of tsmigrate's binlog connection; must differ from every server and replica of
     /// the source. 0 derives a stable id from migration_id.
     #[serde(default)]
@@ -58,27 +72,11 @@ impl SourceConfig {
             password,
             database: database.into(),
             tls: TlsMode::default(),
+            tls_ca_file: None,
             server_id: 0,
             managed: Managed::default(),
         }
     }
-}
-
-/// TLS on the MySQL connection; the values are MySQL's --ssl-mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TlsMode {
-    /// TLS if the server offers it, otherwise plaintext (the MySQL client default).
-    #[default]
-    Preferred,
-    /// TLS or fail; the server certificate is not verified.
-    Required,
-    /// TLS or fail; the server certificate must be signed by a trusted CA.
-    VerifyCa,
-    /// TLS or fail; the certificate must be trusted and name the host.
-    VerifyIdentity,
-    /// Plaintext only.
-    Disabled,
 }
 
 /// Who runs the source database.

@@ -7,68 +7,20 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, SslOpts, Value};
-use serde::{Deserialize, Serialize};
+use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts, Row, Value};
 
 use super::error::{classify, SourceError};
+use super::tls::{handshake_failure, rustls_error, TlsSettings};
+
+pub use super::tls::TlsMode;
 
 pub use mysql_async::Conn;
 
 /// Statements run on every reading session (and again after a pooled connection is reset).
 pub const READING_SESSION_SETUP: &[&str] = &["SET time_zone = '+00:00'"];
-
-/// How to use TLS; the names follow the MySQL client's `--ssl-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TlsMode {
-    /// Plain TCP.
-    Disabled,
-    /// TLS when the server offers it (certificate not verified), else plain TCP.
-    #[default]
-    Preferred,
-    /// TLS or fail; the certificate is not verified (protects against passive sniffing only).
-    Required,
-    /// TLS with the certificate verified against the CA (system roots plus `tls_ca_file`)
-    /// and the host name checked.
-    VerifyIdentity,
-}
-
-impl TlsMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsMode::Disabled => "disabled",
-            TlsMode::Preferred => "preferred",
-            TlsMode::Required => "required",
-            TlsMode::VerifyIdentity => "verify_identity",
-        }
-    }
-}
-
-impl fmt::Display for TlsMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TlsMode {
-    type Err = SourceError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "disabled" => Ok(TlsMode::Disabled),
-            "preferred" => Ok(TlsMode::Preferred),
-            "required" => Ok(TlsMode::Required),
-            "verify_identity" => Ok(TlsMode::VerifyIdentity),
-            other => Err(SourceError::InvalidOptions {
-                problem: format!("unknown TLS mode {other:?}"),
-                fix: "use one of disabled, preferred, required, verify_identity".to_string(),
-            }),
-        }
-    }
-}
 
 /// Where and how to connect. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -80,8 +32,8 @@ pub struct ConnectOptions {
     /// Default database of the session, if any.
     pub database: Option<String>,
     pub tls: TlsMode,
-    /// Extra trusted CA certificate (PEM file), e.g. the RDS CA bundle; used by
-    /// `Required`/`VerifyIdentity` in addition to the built-in roots.
+    /// Extra trusted CA certificates (PEM file, may be a bundle such as the RDS global
+    /// bundle), trusted by `VerifyCa`/`VerifyIdentity` in addition to the built-in roots.
     pub tls_ca_file: Option<PathBuf>,
     /// Limit on TCP connect + handshake + session setup.
     pub connect_timeout: Duration,
@@ -151,6 +103,12 @@ impl ConnectOptions {
         self
     }
 
+    /// Trusts the CA certificates of a PEM file (with the verifying TLS modes).
+    pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca_file = Some(path.into());
+        self
+    }
+
     /// `host:port`, for messages.
     pub fn addr(&self) -> String {
         if self.host.contains(':') {
@@ -195,23 +153,7 @@ impl ConnectOptions {
         }
     }
 
-    fn ssl_opts(&self, tls: bool) -> Option<SslOpts> {
-        if !tls {
-            return None;
-        }
-        let mut ssl = SslOpts::default();
-        if let Some(ca) = &self.tls_ca_file {
-            ssl = ssl.with_root_certs(vec![ca.clone().into()]);
-        }
-        if self.tls != TlsMode::VerifyIdentity {
-            ssl = ssl
-                .with_danger_accept_invalid_certs(true)
-                .with_danger_skip_domain_validation(true);
-        }
-        Some(ssl)
-    }
-
-    fn builder(&self, tls: bool, setup: &[&str]) -> OptsBuilder {
+    fn builder(&self, tls: Option<&TlsSettings>, setup: &[&str]) -> OptsBuilder {
         OptsBuilder::default()
             .ip_or_hostname(self.host.clone())
             .tcp_port(self.port)
@@ -221,7 +163,7 @@ impl ConnectOptions {
             .prefer_socket(false)
             .tcp_nodelay(true)
             .tcp_keepalive(Some(Duration::from_secs(30)))
-            .ssl_opts(self.ssl_opts(tls))
+            .ssl_opts(tls.map(|t| t.ssl_opts(self.tls)))
             .setup(setup.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 }
@@ -238,13 +180,12 @@ pub async fn connect_for_reading(opts: &ConnectOptions) -> Result<Conn, SourceEr
         .map(|(c, _)| c)
 }
 
-/// Connects; returns the connection and whether it uses TLS.
+/// Connects; returns the connection and the TLS settings it uses (`None`: plaintext).
 async fn connect_with_setup(
     opts: &ConnectOptions,
     setup: &[&str],
-) -> Result<(Conn, bool), SourceError> {
+) -> Result<(Conn, Option<TlsSettings>), SourceError> {
     opts.validate()?;
-    let want_tls = opts.tls != TlsMode::Disabled;
     tracing::debug!(
         host = %opts.host,
         port = opts.port,
@@ -253,9 +194,20 @@ async fn connect_with_setup(
         "connecting to MySQL"
     );
     let addr = opts.addr();
-    let classify_connect = |e| classify("connecting", Some((&addr, opts.database.as_deref())), e);
-    match connect_once(opts, want_tls, setup).await {
-        Ok(conn) => Ok((conn, want_tls)),
+    let tls = match opts.tls {
+        TlsMode::Disabled => None,
+        mode => Some(TlsSettings::load(mode, opts.tls_ca_file.as_deref(), &addr).await?),
+    };
+    let fail = |f: ConnectFailure| match f {
+        ConnectFailure::Timeout => opts.timeout_error(),
+        ConnectFailure::Driver(e) => match rustls_error(&e) {
+            // A certificate or handshake failure is not the network: never retried.
+            Some(t) => handshake_failure(&addr, Some((opts.tls, &opts.host)), t),
+            None => classify("connecting", Some((&addr, opts.database.as_deref())), e),
+        },
+    };
+    match connect_once(opts, tls.as_ref(), setup).await {
+        Ok(conn) => Ok((conn, tls)),
         Err(ConnectFailure::Driver(mysql_async::Error::Driver(
             mysql_async::DriverError::NoClientSslFlagFromServer,
         ))) if opts.tls == TlsMode::Preferred => {
@@ -263,14 +215,12 @@ async fn connect_with_setup(
                 addr = %addr,
                 "server does not offer TLS; continuing unencrypted as tls = preferred allows"
             );
-            match connect_once(opts, false, setup).await {
-                Ok(conn) => Ok((conn, false)),
-                Err(ConnectFailure::Driver(e)) => Err(classify_connect(e)),
-                Err(ConnectFailure::Timeout) => Err(opts.timeout_error()),
+            match connect_once(opts, None, setup).await {
+                Ok(conn) => Ok((conn, None)),
+                Err(f) => Err(fail(f)),
             }
         }
-        Err(ConnectFailure::Driver(e)) => Err(classify_connect(e)),
-        Err(ConnectFailure::Timeout) => Err(opts.timeout_error()),
+        Err(f) => Err(fail(f)),
     }
 }
 
@@ -281,7 +231,7 @@ enum ConnectFailure {
 
 async fn connect_once(
     opts: &ConnectOptions,
-    tls: bool,
+    tls: Option<&TlsSettings>,
     setup: &[&str],
 ) -> Result<Conn, ConnectFailure> {
     let builder = opts.builder(tls, setup);
@@ -306,6 +256,8 @@ pub async fn close(conn: Conn) {
 pub struct ReadingPool {
     pool: Pool,
     addr: String,
+    host: String,
+    tls: TlsMode,
     timeout: Duration,
 }
 
@@ -333,11 +285,13 @@ impl ReadingPool {
                 fix: "use a pool size of at least 1".to_string(),
             })?;
         let builder = opts
-            .builder(tls, READING_SESSION_SETUP)
+            .builder(tls.as_ref(), READING_SESSION_SETUP)
             .pool_opts(PoolOpts::default().with_constraints(constraints));
         Ok(ReadingPool {
             pool: Pool::new(builder),
             addr: opts.addr(),
+            host: opts.host.clone(),
+            tls: opts.tls,
             timeout: opts.connect_timeout,
         })
     }
@@ -349,7 +303,10 @@ impl ReadingPool {
                 addr: self.addr.clone(),
                 timeout: self.timeout,
             }),
-            Ok(Err(e)) => Err(classify("connecting", Some((&self.addr, None)), e)),
+            Ok(Err(e)) => Err(match rustls_error(&e) {
+                Some(t) => handshake_failure(&self.addr, Some((self.tls, &self.host)), t),
+                None => classify("connecting", Some((&self.addr, None)), e),
+            }),
             Ok(Ok(c)) => Ok(c),
         }
     }
@@ -445,26 +402,6 @@ mod tests {
         assert!(d.contains("<redacted>") && d.contains("dts") && d.contains("db.example"));
         let empty = ConnectOptions::new("h", 1, "u", "");
         assert!(format!("{empty:?}").contains("<empty>"));
-    }
-
-    #[test]
-    fn tls_mode_names() {
-        for m in [
-            TlsMode::Disabled,
-            TlsMode::Preferred,
-            TlsMode::Required,
-            TlsMode::VerifyIdentity,
-        ] {
-            assert_eq!(m.as_str().parse::<TlsMode>().ok(), Some(m));
-            let json = serde_json::to_string(&m).unwrap_or_default();
-            assert_eq!(json, format!("\"{}\"", m.as_str()));
-        }
-        assert_eq!(
-            "VERIFY-IDENTITY".parse::<TlsMode>().ok(),
-            Some(TlsMode::VerifyIdentity)
-        );
-        assert!("sometimes".parse::<TlsMode>().is_err());
-        assert_eq!(TlsMode::default(), TlsMode::Preferred);
     }
 
     #[test]

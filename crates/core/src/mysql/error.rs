@@ -252,7 +252,8 @@ impl SourceError {
     /// What this failure means for the migration: connection failures and transient codes are
     /// retried; a purged or unreadable binlog position (1236) and a disabled binlog are
     /// `Migration.BinlogUnavailable`; a migrated table that vanished is
-    /// `Migration.SchemaConflict`; everything else is definite.
+    /// `Migration.SchemaConflict`; a TLS failure is `Migration.ConfigInvalid`; everything else
+    /// is definite.
     pub fn class(&self) -> Class {
         if self.is_connection_failure() {
             return Class::Connection;
@@ -272,6 +273,9 @@ impl SourceError {
             }
             | SourceError::BinlogDisabled { .. } => ErrorName::BinlogUnavailable,
             SourceError::TableNotFound { .. } => ErrorName::SchemaConflict,
+            // A certificate that does not verify, a missing CA file, a server without TLS:
+            // the TLS settings do not match the server, retrying cannot help.
+            SourceError::Tls { .. } => ErrorName::ConfigInvalid,
             _ => ErrorName::Fatal,
         })
     }
@@ -320,15 +324,19 @@ pub(crate) fn classify(
             detail,
         },
     };
+    // A failed TLS handshake arrives as I/O but is not the network. (On an established
+    // connection a TLS error is a broken connection, classified below.)
+    if let (Some(t), Some(_)) = (super::tls::rustls_error(&err), connecting) {
+        return super::tls::handshake_failure(&addr, None, t);
+    }
     match err {
         Error::Server(e) => classify_server(context, connecting, e.code, e.state, e.message),
         Error::Io(IoError::Io(e)) => lost(format!("{} ({:?})", e, e.kind())),
         Error::Io(IoError::Tls(e)) => SourceError::Tls {
             addr,
             detail: e.to_string(),
-            fix: "with source.tls = verify_identity the server certificate must be signed by a \
-                  trusted CA (e.g. the RDS CA bundle) and name the host you connect to; use \
-                  source.tls = required to encrypt without verifying"
+            fix: "check source.tls and source.tls_ca_file against the server's TLS setup; \
+                  source.tls = required encrypts without verifying"
                 .to_string(),
         },
         Error::Driver(DriverError::NoClientSslFlagFromServer) => SourceError::Tls {

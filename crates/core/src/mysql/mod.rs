@@ -8,10 +8,11 @@
 //! Plain async functions over a [`Conn`] plus plain data types, in the manner of Materialize's
 //! `mysql-util`: the steps compose them, this module holds no orchestration.
 //!
-//! - [`connect`](mod@connect): [`ConnectOptions`] (TLS modes `disabled | preferred | required |
-//!   verify_identity`, `Debug` never shows the password), [`connect()`],
+//! - [`connect`](mod@connect): [`ConnectOptions`] (`Debug` never shows the password), [`connect()`],
 //!   [`connect_for_reading`] (session `time_zone='+00:00'`, so TIMESTAMP values print in UTC
 //!   exactly as the binlog carries them, design §4) and a [`ReadingPool`].
+//! - [`tls`]: the one [`TlsMode`] (`disabled | preferred | required | verify_ca |
+//!   verify_identity`, config `source.tls`), the CA file and what a failed handshake says.
 //! - [`flavor`]: [`ServerInfo`]: MySQL or MariaDB, version, AWS RDS/Aurora or Alibaba RDS
 //!   (best effort), and the version gates of every spelling that differs.
 //! - [`probes`]: what the precheck verifies (design §5, the DTS precautions): binlog on, ROW
@@ -46,6 +47,7 @@ pub mod flavor;
 pub mod heartbeat;
 pub mod introspect;
 pub mod probes;
+pub mod tls;
 
 pub use chunk_reader::{
     count_range, key_at_offset, key_bounds, page_sql, read_page, split_points, KeyValue, Page,

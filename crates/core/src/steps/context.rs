@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::config::{self, Endpoint, MigrationConfig, SecretResolver};
-use crate::mysql::{ConnectOptions, TlsMode};
+use crate::config::{Endpoint, MigrationConfig, SecretResolver};
+use crate::mysql::ConnectOptions;
 use tablestore::client::{Client, ClientConfig};
 
 use super::error::{ErrorName, StepError};
@@ -39,13 +39,8 @@ impl Context {
             user: s.user.clone(),
             password: secrets.source_password.expose().to_owned(),
             database: Some(s.database.clone()),
-            tls: match s.tls {
-                config::TlsMode::Preferred => TlsMode::Preferred,
-                config::TlsMode::Required | config::TlsMode::VerifyCa => TlsMode::Required,
-                config::TlsMode::VerifyIdentity => TlsMode::VerifyIdentity,
-                config::TlsMode::Disabled => TlsMode::Disabled,
-            },
-            tls_ca_file: None,
+            tls: s.tls,
+            tls_ca_file: s.tls_ca_file.clone(),
             connect_timeout: Duration::from_secs(10),
         };
         let d = &config.destination;

@@ -116,11 +116,21 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
             c
         }
         Err(e) => {
+            let fix = if matches!(e, mysql::SourceError::Tls { .. }) {
+                format!(
+                    "the TLS settings do not match the server: check source.tls (now {}) and \
+                     source.tls_ca_file, as the detail says",
+                    ctx.source.tls
+                )
+            } else {
+                "check source.host/port/user/password and that this network can reach the server"
+                    .to_string()
+            };
             items.add(
                 "source_connection",
                 Status::Failed,
                 format!("cannot connect to {}: {e}", ctx.source.addr()),
-                "check source.host/port/user/password and that this network can reach the server",
+                fix,
             );
             return items.report();
         }

@@ -226,6 +226,23 @@ impl MigrationConfig {
                 "set source.database to the database whose tables are migrated",
             );
         }
+        // A CA file with a mode that verifies nothing would read as protection it is not.
+        match &s.tls_ca_file {
+            Some(path) if path.as_os_str().is_empty() => p.add(
+                "source.tls_ca_file",
+                "the path is empty",
+                "set source.tls_ca_file to the PEM file of the server's CA, or leave it out",
+            ),
+            Some(_) if !s.tls.verifies() => p.add(
+                "source.tls_ca_file",
+                format!(
+                    "a CA file is set but source.tls = {} does not verify the server certificate",
+                    s.tls
+                ),
+                "set source.tls to verify_ca or verify_identity, or leave out source.tls_ca_file",
+            ),
+            _ => {}
+        }
     }
 
     fn check_destination(&self, p: &mut Problems) {

@@ -75,6 +75,35 @@ fn source_fields() {
 }
 
 #[test]
+fn a_tls_ca_file_needs_a_verifying_mode() {
+    use crate::config::TlsMode;
+    for mode in [TlsMode::Preferred, TlsMode::Required, TlsMode::Disabled] {
+        assert_eq!(
+            paths_after(|c| {
+                c.source.tls = mode;
+                c.source.tls_ca_file = Some("/etc/ssl/rds-global-bundle.pem".into());
+            }),
+            ["source.tls_ca_file"],
+            "{mode}"
+        );
+    }
+    for mode in [TlsMode::VerifyCa, TlsMode::VerifyIdentity] {
+        assert!(paths_after(|c| {
+            c.source.tls = mode;
+            c.source.tls_ca_file = Some("/etc/ssl/rds-global-bundle.pem".into());
+        })
+        .is_empty());
+        assert_eq!(
+            paths_after(|c| {
+                c.source.tls = mode;
+                c.source.tls_ca_file = Some("".into());
+            }),
+            ["source.tls_ca_file"]
+        );
+    }
+}
+
+#[test]
 fn destination_fields() {
     assert_eq!(
         paths_after(|c| {

@@ -23,3 +23,4 @@ mod server_durability;
 mod server_robustness;
 mod state_store;
 mod tablestore_client;
+mod where_filter;

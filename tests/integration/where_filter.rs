@@ -9,9 +9,7 @@ use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;
 use tablestore::read::{Direction, RangeRequest, ReadOptions};
 use tablestore::{PkColumn, PkValue, PrimaryKey, Value};
-use tsmigrate_core::config::{
-    MigrationConfig, MigrationType, OperationType, TableSelection, TableSpec,
-};
+use tsmigrate_core::config::{MigrationType, OperationType, TableSelection, TableSpec};
 use tsmigrate_core::mapping::filter_eval::RowFilter;
 use tsmigrate_core::mysql::{connect_for_reading, describe_table};
 use tsmigrate_core::steps::binlog::binlog_batch;

@@ -9,8 +9,9 @@
 //! Supported, with MySQL's semantics: columns of integer, DECIMAL (up to 38 digits), FLOAT,
 //! DOUBLE, character and binary string, DATE, DATETIME, TIMESTAMP and TIME types; literals
 //! (integers, exact decimals, `1e3` doubles, strings, TRUE/FALSE, NULL); `= <> != < <= > >=
-//! <=>`; `+ - * % DIV`, unary `-`, and `/` when an operand is a double or a string (exact
-//! division's rounding is not reproduced); AND, OR, NOT, XOR with three-valued logic; IN (list),
+//! <=>`; `+ - * DIV`, unary `-`, `%` except on decimals, and `/` when an operand is a double or
+//! a string (exact division's rounding and the decimal remainder's negative zero are not
+//! reproduced); AND, OR, NOT, XOR with three-valued logic; IN (list),
 //! BETWEEN, LIKE with ESCAPE; IS [NOT] NULL/TRUE/FALSE/UNKNOWN. Comparison types follow MySQL:
 //! integers exactly (signed and unsigned), integers with decimals as decimals, strings with
 //! numbers as doubles (string to number by MySQL's prefix rule), strings by the column's
@@ -416,7 +417,13 @@ impl Node {
                 Some(Some(b)) => V::Str(b),
             },
             Node::Cmp { op, mode, l, r } => {
-                let (a, b) = (l.eval(row)?, r.eval(row)?);
+                // Like MySQL, a NULL left side ends the comparison before the right side is
+                // evaluated (which matters only for errors the right side would raise).
+                let a = l.eval(row)?;
+                if matches!(a, V::Null) && *op != CmpOp::NullSafeEq {
+                    return Ok(V::Null);
+                }
+                let b = r.eval(row)?;
                 let (an, bn) = (matches!(a, V::Null), matches!(b, V::Null));
                 if *op == CmpOp::NullSafeEq && (an || bn) {
                     return Ok(bool_v(an && bn));
@@ -446,7 +453,12 @@ impl Node {
                 })
             }
             Node::Arith { op, mode, l, r } => {
-                let (a, b) = (l.eval(row)?, r.eval(row)?);
+                // MySQL's decimal operations stop at a NULL left side; the others evaluate both.
+                let a = l.eval(row)?;
+                if matches!(a, V::Null) && *mode == AMode::Dec {
+                    return Ok(V::Null);
+                }
+                let b = r.eval(row)?;
                 if matches!(a, V::Null) || matches!(b, V::Null) {
                     return Ok(V::Null);
                 }
@@ -493,8 +505,11 @@ impl Node {
                 }
             }
             Node::Xor(l, r) => {
-                let (a, b) = (truth(&l.eval(row)?), truth(&r.eval(row)?));
-                match (a, b) {
+                // MySQL stops at a NULL left side.
+                let Some(a) = truth(&l.eval(row)?) else {
+                    return Ok(V::Null);
+                };
+                match (Some(a), truth(&r.eval(row)?)) {
                     (Some(a), Some(b)) => bool_v(a != b),
                     _ => V::Null,
                 }
@@ -504,9 +519,10 @@ impl Node {
                 None => V::Null,
             },
             Node::Is { e, test, negated } => {
-                let t = truth(&e.eval(row)?);
+                let v = e.eval(row)?;
+                let t = truth(&v);
                 let r = match test {
-                    IsTest::Null => t.is_none(),
+                    IsTest::Null => matches!(v, V::Null),
                     IsTest::True => t == Some(true),
                     IsTest::False => t == Some(false),
                 };
@@ -779,6 +795,14 @@ impl Compiler<'_> {
                 return Err(
                     "`/` on integers or decimals is not supported (MySQL's decimal \
                             division rounding is not reproduced); use DIV for integer division"
+                        .into(),
+                )
+            }
+            (ArOp::Rem, AMode::Dec) => {
+                return Err(
+                    "`%` on decimals is not supported (MySQL's decimal remainder keeps \
+                            a negative zero that compares below zero); use it on integers or \
+                            doubles"
                         .into(),
                 )
             }

@@ -447,3 +447,44 @@ async fn destination(ctx: &Context) -> BTreeMap<i64, String> {
         .collect()
         .await
 }
+
+/// With incremental migration, the precheck compiles each filter for the table's columns: a
+/// function is refused with the expression and the fix; a supported filter passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precheck_refuses_a_filter_the_binlog_evaluator_cannot_answer() {
+    let server = MariaDb::shared();
+    let database = server.fresh_database("wfp").await;
+    server
+        .exec(&format!(
+            "CREATE TABLE `{database}`.t (id INT PRIMARY KEY, v VARCHAR(20)
+               COLLATE utf8mb4_unicode_ci, n INT)"
+        ))
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (filter, refused) in [
+        ("n > 3 AND id BETWEEN 1 AND 9", None),
+        ("lower(v) = 'x'", Some("functions such as lower()")),
+        ("v = 'x'", Some("utf8mb4_unicode_ci")),
+    ] {
+        let mut cfg =
+            crate::harness::local_config(server, &database, dir.path(), format!("wfp_{database}"));
+        cfg.migration_types = vec![MigrationType::Schema, MigrationType::Incremental];
+        let mut spec = TableSpec::new("t");
+        spec.filter = Some(filter.to_owned());
+        cfg.objects.tables = TableSelection::List(vec![spec]);
+        let ctx = crate::harness::local_context(cfg).await;
+        let report = steps::precheck(&ctx).await;
+        let item = report.item("binlog_filters").expect("binlog_filters item");
+        match refused {
+            None => assert_eq!(item.status, steps::Status::Passed, "{item:?}"),
+            Some(why) => {
+                assert_eq!(item.status, steps::Status::Failed, "{item:?}");
+                assert!(
+                    item.detail.contains(why) && item.detail.contains(filter),
+                    "{item:?}"
+                );
+                assert!(item.fix.contains("docs/configuration.md"), "{item:?}");
+            }
+        }
+    }
+}

@@ -183,11 +183,17 @@ pub fn exact_int(bytes: &[u8]) -> Option<i128> {
         Some(b'+') => (false, &bytes[1..]),
         _ => (false, bytes),
     };
-    if body.is_empty() || body.len() > 20 || !body.iter().all(u8::is_ascii_digit) {
+    Some(if neg { -digits(body)? } else { digits(body)? })
+}
+
+/// Up to 20 ASCII digits as a number (per row: no UTF-8 check or generic parse).
+pub fn digits(s: &[u8]) -> Option<i128> {
+    if s.is_empty() || s.len() > 20 {
         return None;
     }
-    let v: i128 = std::str::from_utf8(body).ok()?.parse().ok()?;
-    Some(if neg { -v } else { v })
+    s.iter().try_fold(0i128, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + i128::from(b - b'0'))
+    })
 }
 
 /// Whether `v` is in the range of MySQL's BIGINT (or BIGINT UNSIGNED).

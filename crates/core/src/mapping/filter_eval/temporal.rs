@@ -18,10 +18,7 @@ pub enum Kind {
 const DAY_MICROS: i128 = 86_400_000_000;
 
 fn num(s: &[u8]) -> Option<i128> {
-    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(s).ok()?.parse().ok()
+    super::number::digits(s)
 }
 
 /// `HH:MM:SS[.ffffff]` (hours of any width) as microseconds, with the hour value.

@@ -969,6 +969,15 @@ fn literal(v: &Value) -> Result<Compiled, String> {
     Ok(match v {
         Value::Null => (Node::Null, Ty::Null),
         Value::Boolean(b) => (Node::Int(i128::from(*b)), Ty::Int { unsigned: false }),
+        // The parser reads `\a` and `\f` as control characters; MySQL reads them as `a` and `f`.
+        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s)
+            if s.contains(['\u{7}', '\u{c}']) =>
+        {
+            return Err(format!(
+                "the string literal {v} holds \\a or \\f, which MySQL reads differently; \
+                 write the character itself"
+            ))
+        }
         Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
             (Node::Str(s.as_bytes().to_vec()), Ty::Str { coll: None })
         }

@@ -188,6 +188,7 @@ fn unsupported_filters_are_refused_with_the_reason() {
         ("f LIKE '1%'", "LIKE applies"),
         ("ci LIKE 'a' ESCAPE 'ab'", "ESCAPE"),
         ("id = 5 XOR id = 4", "XOR binds"),
+        ("ci = 'x\\ay'", "reads differently"),
         ("(id = 5) XOR (id = 4) AND id = 1", "XOR binds"),
         ("NOT (id = 5) XOR (id = 4)", "XOR binds"),
         ("id = 1 LIKE '1'", "add parentheses"),

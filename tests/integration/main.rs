@@ -27,3 +27,4 @@ mod server_robustness;
 mod source_tls;
 mod state_store;
 mod tablestore_client;
+mod where_filter;

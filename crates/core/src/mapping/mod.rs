@@ -2,6 +2,7 @@
 //! column names with the case policy, and (with the full copy) row conversion.
 
 pub mod convert;
+pub mod filter_eval;
 pub mod table;
 pub mod types;
 

@@ -10,7 +10,13 @@
 //! deletes the old key, then writes the new row. `operation_types` and `dirty_data` apply as
 //! in the full copy; `write_mode` too.
 //!
-//! Not yet (refused with a clear error, never guessed): WHERE filters on row images, a FLOAT
+//! A table's WHERE filter is evaluated on the row images (`mapping::filter_eval`, compiled
+//! once per batch): an INSERT is written when its row matches, a DELETE when the deleted row
+//! matched; an UPDATE writes the new row when it matches (entering or staying), and deletes
+//! the old key when the old row matched and the new one does not (leaving), if `delete` is in
+//! `operation_types` (otherwise the row stays in the destination).
+//!
+//! Not yet (refused with a clear error, never guessed): a FLOAT
 //! or DOUBLE column mapped to STRING or rounded (`float_precision`), DDL that is not a column
 //! change on a migrated table (RENAME / DROP / TRUNCATE TABLE, primary-key changes stop with
 //! `Migration.SchemaConflict`).
@@ -29,6 +35,7 @@ use super::lifecycle::{state_store, LEASE_TTL};
 use super::objects;
 use crate::config::{ColumnType, OperationType, WriteMode};
 use crate::mapping::convert::RowConverter;
+use crate::mapping::filter_eval::{self, BoundFilter};
 use crate::mapping::types::Family;
 use crate::mapping::TableMapping;
 use crate::mysql;
@@ -148,14 +155,23 @@ async fn apply_batch(
         .into_iter()
         .map(|m| (m.source_name.clone(), Arc::new(m)))
         .collect();
-    // Per migrated table, built once per batch: its converter and source columns.
+    let filters = compile_filters(&by_name, &infos)?;
+    // Per migrated table, built once per batch: its converter, source columns and filter.
     let targets: HashMap<&str, Target<'_>> = by_name
         .iter()
         .map(|(name, m)| {
+            let columns = m.source_columns();
+            let filter = filters.get(name.as_str());
+            let mut row_columns = columns.clone();
+            if let Some(f) = filter {
+                row_columns.extend(f.extra.iter().map(String::as_str));
+            }
             let target = Target {
                 mapping: m,
                 conv: RowConverter::new(m),
-                columns: m.source_columns(),
+                columns,
+                row_columns,
+                filter,
                 name: m.target_name.as_str().into(),
             };
             (name.as_str(), target)
@@ -342,17 +358,6 @@ async fn migrated_tables(ctx: &Context) -> Result<(Vec<TableMapping>, Vec<TableI
     let selected = selected?;
     let mappings = objects::usable_mappings(&selected, &ctx.config)?;
     for m in &mappings {
-        if m.filter.is_some() {
-            return Err(StepError::new(
-                ErrorName::ConfigInvalid,
-                format!(
-                    "table {}: WHERE filters are not applied to binlog rows yet; remove \
-                     objects.tables[].filter for incremental migration, or migrate this table \
-                     with migration_types [\"schema\", \"full\"]",
-                    m.source_name
-                ),
-            ));
-        }
         let fp = &ctx.config.float_precision;
         for c in m.columns() {
             let precision = match c.family {
@@ -378,6 +383,28 @@ async fn migrated_tables(ctx: &Context) -> Result<(Vec<TableMapping>, Vec<TableI
     Ok((mappings, selected.tables))
 }
 
+/// Each filtered table's filter, compiled against the table as it is now.
+fn compile_filters(
+    by_name: &HashMap<String, Arc<TableMapping>>,
+    infos: &[TableInfo],
+) -> Result<HashMap<String, BoundFilter>, StepError> {
+    let mut out = HashMap::new();
+    for (name, m) in by_name {
+        let Some(info) = infos.iter().find(|i| &i.name == name) else {
+            continue;
+        };
+        if let Some(f) = filter_eval::for_mapping(m, info).map_err(|e| {
+            StepError::new(
+                ErrorName::ConfigInvalid,
+                format!("table {name}: {e}. Fix: {}", filter_eval::FIX),
+            )
+        })? {
+            out.insert(name.clone(), f);
+        }
+    }
+    Ok(out)
+}
+
 /// Why a row change was not written.
 enum Unmapped {
     /// A value cannot be migrated: dirty data, by the policy.
@@ -392,6 +419,9 @@ struct Target<'a> {
     conv: RowConverter<'a>,
     /// The mapping's source columns, in the converter's order.
     columns: Vec<&'a str>,
+    /// The columns rendered from an image: `columns`, then those only the filter reads.
+    row_columns: Vec<&'a str>,
+    filter: Option<&'a BoundFilter>,
     /// The destination table.
     name: Arc<str>,
 }
@@ -422,7 +452,7 @@ impl Layout {
                 .unwrap_or_default();
             Arc::new(source.with_schema(columns).map_err(conflict)?)
         };
-        let at = binlog::layout(&table, &target.columns).map_err(|e| match e {
+        let at = binlog::layout(&table, &target.row_columns).map_err(|e| match e {
             RowError::Structure(m) | RowError::Value { reason: m, .. } => conflict(m),
         })?;
         Ok(Layout {
@@ -442,14 +472,32 @@ fn encode(
 ) -> Result<Vec<EncodedChange>, Unmapped> {
     let cfg = &ctx.config;
     let conv = &target.conv;
+    // The row of the migrated columns, and whether it passes the table's filter.
     let row_of = |image: &binlog::Image| {
-        text_row_at(image, &layout.table, &layout.at, &target.columns).map_err(|e| match e {
-            RowError::Structure(m) => Unmapped::Structure(m),
-            RowError::Value { column, reason } => Unmapped::Dirty {
-                key: "(unreadable key)".into(),
-                reason: format!("column {column}: {reason}"),
+        let mut row = text_row_at(image, &layout.table, &layout.at, &target.row_columns).map_err(
+            |e| match e {
+                RowError::Structure(m) => Unmapped::Structure(m),
+                RowError::Value { column, reason } => Unmapped::Dirty {
+                    key: "(unreadable key)".into(),
+                    reason: format!("column {column}: {reason}"),
+                },
             },
-        })
+        )?;
+        let passes = match target.filter {
+            None => true,
+            Some(f) => {
+                let answer = f.filter.matches(&row);
+                row.truncate(target.columns.len());
+                answer.map_err(|e| Unmapped::Dirty {
+                    key: conv
+                        .primary_key(&row)
+                        .map(|k| pk_text(&k))
+                        .unwrap_or_default(),
+                    reason: e.to_string(),
+                })?
+            }
+        };
+        Ok::<_, Unmapped>((row, passes))
     };
     let put = |row: &crate::mysql::SourceRow| {
         conv.encode_change(row, cfg.write_mode)
@@ -474,7 +522,8 @@ fn encode(
             let after = change.after.as_ref().map(row_of).transpose()?;
             after
                 .as_ref()
-                .map(put)
+                .filter(|(_, passes)| *passes)
+                .map(|(row, _)| put(row))
                 .transpose()
                 .map(|c| c.into_iter().collect())
         }
@@ -482,22 +531,32 @@ fn encode(
             let (Some(before), Some(after)) = (&change.before, &change.after) else {
                 return Ok(Vec::new());
             };
-            let (before, after) = (row_of(before)?, row_of(after)?);
-            let old = conv.primary_key(&before).ok();
-            let new = conv.primary_key(&after).ok();
+            let ((before, was_in), (after, is_in)) = (row_of(before)?, row_of(after)?);
             let mut out = Vec::with_capacity(2);
-            if old.is_some() && old != new {
-                // The key changed: the old row is gone, the new one is whole.
-                out.push(delete(&before)?);
+            match (was_in, is_in) {
+                (_, true) => {
+                    let old = conv.primary_key(&before).ok();
+                    let new = conv.primary_key(&after).ok();
+                    if was_in && old.is_some() && old != new {
+                        // The key changed: the old row is gone, the new one is whole.
+                        out.push(delete(&before)?);
+                    }
+                    out.push(put(&after)?);
+                }
+                // The row leaves the filter: it goes as a delete would, if deletes apply.
+                (true, false) if cfg.applies(OperationType::Delete) => {
+                    out.push(delete(&before)?);
+                }
+                _ => {}
             }
-            out.push(put(&after)?);
             Ok(out)
         }
         RowsKind::Delete if cfg.applies(OperationType::Delete) => {
             let before = change.before.as_ref().map(row_of).transpose()?;
             before
                 .as_ref()
-                .map(delete)
+                .filter(|(_, passes)| *passes)
+                .map(|(row, _)| delete(row))
                 .transpose()
                 .map(|c| c.into_iter().collect())
         }

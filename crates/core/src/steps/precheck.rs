@@ -281,6 +281,9 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
         "no value can exceed a Tablestore size limit",
     );
     check_invisible(&mut items, &selected.tables);
+    if cfg.has(MigrationType::Incremental) {
+        check_filters(&mut items, &mappings, &selected.tables);
+    }
 
     if let Some(existing) = dest_tables {
         let ours = state_store(ctx).created_tables().await.unwrap_or_default();
@@ -590,6 +593,35 @@ fn check_invisible(items: &mut Items, tables: &[mysql::TableInfo]) {
                 cols.join(", ")
             ),
             "nothing to do; listed because DTS would lose them",
+        );
+    }
+}
+
+/// Incremental migration evaluates each table's filter on binlog rows: a filter the
+/// evaluator cannot compile for the table's columns fails here rather than at the first batch.
+fn check_filters(items: &mut Items, mappings: &[TableMapping], tables: &[mysql::TableInfo]) {
+    let mut refused = Vec::new();
+    let mut count = 0;
+    for m in mappings.iter().filter(|m| m.filter.is_some()) {
+        count += 1;
+        let Some(info) = tables.iter().find(|t| t.name == m.source_name) else {
+            continue;
+        };
+        if let Err(e) = crate::mapping::filter_eval::for_mapping(m, info) {
+            refused.push(format!("table {}: {e}", m.source_name));
+        }
+    }
+    if refused.is_empty() {
+        items.pass(
+            "binlog_filters",
+            format!("{count} table filters can be evaluated on binlog rows"),
+        );
+    } else {
+        items.add(
+            "binlog_filters",
+            Status::Failed,
+            refused.join("; "),
+            crate::mapping::filter_eval::FIX,
         );
     }
 }

@@ -377,15 +377,15 @@ fn configs_reference_only_the_stacks_secrets() {
     let src = "arn:aws:secretsmanager:us-east-1:123456789012:secret:src-AbC";
     let ots = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ots-DeF";
     let request = parse(json!({"config": config("shop")}), "req");
-    let config = &request.execution.config;
+    let shop = &request.execution.config;
 
     let allowed = AllowedSecrets::parse(&format!(" {ots} ,{src},,{src}"));
     assert_eq!(allowed.arns(), [ots, src]);
-    allowed.check(config).expect("both secrets allowed");
+    allowed.check(shop).expect("both secrets allowed");
 
     // The Tablestore secret is not in the list: both of its fields are named.
     let e = AllowedSecrets::parse(src)
-        .check(config)
+        .check(shop)
         .expect_err("ots secret not allowed");
     assert_eq!(e.name.as_str(), "Migration.ConfigInvalid");
     assert!(e.message.contains("destination.access_key_id references secret arn:aws:secretsmanager:us-east-1:123456789012:secret:ots-DeF"), "{e}");
@@ -406,7 +406,7 @@ fn configs_reference_only_the_stacks_secrets() {
 
     // An empty list allows nothing.
     let e = AllowedSecrets::parse("")
-        .check(config)
+        .check(shop)
         .expect_err("none allowed");
     assert!(e.message.contains("allowed: none"), "{e}");
 

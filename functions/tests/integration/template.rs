@@ -81,8 +81,10 @@ fn secrets_are_named_and_roles_hold_what_their_functions_use() {
         "SourceSecretArns must have no default (never \"*\")"
     );
     let pattern = secrets["AllowedPattern"].as_str().expect("AllowedPattern");
+    // The secret-name part admits no `*` (an IAM wildcard) and the whole value must match.
+    let name_part = pattern.split(":secret:").nth(1).unwrap_or_default();
     assert!(
-        pattern.starts_with("^arn:") && !pattern.contains('*'),
+        pattern.starts_with("^arn:") && name_part.ends_with("+$") && !name_part.contains('*'),
         "{pattern}"
     );
     for (name, p) in t["Parameters"].as_hash().expect("Parameters") {
@@ -219,7 +221,8 @@ fn the_alarms_cover_failures_lag_and_stalls_on_an_encrypted_topic() {
         "the alarm topic must be encrypted"
     );
 
-    // What each alarm watches: its metric names and Metrics Insights expressions, in one text.
+    // What each alarm watches: its metric names, dimensions and Metrics Insights expressions, in
+    // one text.
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
     let mut watched = Vec::new();
     for (id, alarm) in &alarms {
@@ -230,6 +233,7 @@ fn the_alarms_cover_failures_lag_and_stalls_on_an_encrypted_topic() {
         );
         let metrics = all_strings(&p["MetricName"])
             .into_iter()
+            .chain(all_strings(&p["Dimensions"]))
             .chain(all_strings(&p["Metrics"]))
             .collect::<Vec<_>>()
             .join(" ");

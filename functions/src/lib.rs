@@ -268,7 +268,8 @@ pub async fn run_start_migration_function() -> Result<(), lambda_runtime::Error>
     })?;
     let config = aws_config_loader().load().await;
     let starter = start::Starter::new(aws_sdk_sfn::Client::new(&config), state_machine_arn)
-        .with_s3(aws_sdk_s3::Client::new(&config));
+        .with_s3(aws_sdk_s3::Client::new(&config))
+        .with_allowed_secrets(start::AllowedSecrets::from_env());
     let starter = &starter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         starter.handle(event).await

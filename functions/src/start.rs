@@ -36,6 +36,14 @@
 //! for fields it ignores), it has no type for S3's EventBridge "Object Created" detail, and it
 //! would bring chrono into the Lambda build for one envelope.
 //!
+//! Secrets: when `TSMIGRATE_ALLOWED_SECRET_ARNS` is set (the SAM template sets it from
+//! `SourceSecretArns`), a config is refused unless every credential is a `secret_arn` reference
+//! to one of those ARNs ([`AllowedSecrets`]). The step functions' role can read those secrets
+//! only, so another ARN would fail at the first step anyway; refusing it here fails the start,
+//! visibly, before an execution takes the lease. `{"env": …}` references are refused too: in
+//! Lambda the environment holds no migration credentials, only the function's own AWS keys,
+//! which must never be sent to a database as a password.
+//!
 //! IAM: `states:StartExecution` on the state machine, `states:DescribeExecution` on its
 //! executions (without it, duplicates are still refused, but answered as started), and
 //! `s3:GetObject` on the config objects for S3 events.
@@ -46,7 +54,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use tsmigrate_core::aws::sfn::{self as shared, Failure, SfnError};
-use tsmigrate_core::config;
+use tsmigrate_core::config::{self, MigrationConfig, SecretRef};
 use tsmigrate_core::steps::error::{ErrorName, StepError};
 
 use crate::diagnostic;
@@ -58,6 +66,8 @@ pub use tsmigrate_core::aws::sfn::{
 
 /// Environment variable holding the state machine's ARN.
 pub const STATE_MACHINE_ARN_ENV: &str = "STATE_MACHINE_ARN";
+/// Environment variable listing the Secrets Manager ARNs configs may reference (comma-separated).
+pub const ALLOWED_SECRET_ARNS_ENV: &str = "TSMIGRATE_ALLOWED_SECRET_ARNS";
 /// The largest config object read from S3 (the execution input's limit is 256 KiB anyway).
 pub const MAX_CONFIG_OBJECT_BYTES: i64 = 1 << 20;
 
@@ -406,12 +416,82 @@ fn validate_body(body: StartBody, origin: Origin) -> Result<StartRequest, StepEr
     Ok(StartRequest { execution, origin })
 }
 
+/// The secrets a deployment lets configs reference: exact ARNs (the stack's `SourceSecretArns`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedSecrets {
+    arns: Vec<String>,
+}
+
+impl AllowedSecrets {
+    /// A comma-separated list; blanks around and empty items are ignored.
+    pub fn parse(list: &str) -> Self {
+        let mut arns: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        arns.sort_unstable();
+        arns.dedup();
+        AllowedSecrets { arns }
+    }
+
+    /// The list in [`ALLOWED_SECRET_ARNS_ENV`]; `None` when it is not set (no restriction:
+    /// local emulators and tests).
+    pub fn from_env() -> Option<Self> {
+        std::env::var(ALLOWED_SECRET_ARNS_ENV)
+            .ok()
+            .map(|list| Self::parse(&list))
+    }
+
+    pub fn arns(&self) -> &[String] {
+        &self.arns
+    }
+
+    /// Every credential of `config` must be a `secret_arn` reference to an allowed ARN. The
+    /// error names each offending field (and the ARN, which is not a secret), never a value.
+    pub fn check(&self, config: &MigrationConfig) -> Result<(), StepError> {
+        let mut problems = Vec::new();
+        for (path, secret) in config.secret_refs() {
+            match secret {
+                SecretRef::SecretArn { arn, .. } if self.arns.iter().any(|a| a == arn) => {}
+                SecretRef::SecretArn { arn, .. } => problems.push(format!(
+                    "{path} references secret {arn}, which this deployment may not read"
+                )),
+                SecretRef::Env(_) => problems.push(format!(
+                    "{path} is an {{\"env\": …}} reference; deployed functions take credentials \
+                     from Secrets Manager only"
+                )),
+                // Refused earlier with its own message (ExecutionRequest::new).
+                SecretRef::Literal(_) => problems.push(format!(
+                    "{path} holds a literal secret; use a secret_arn reference"
+                )),
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let allowed = if self.arns.is_empty() {
+            "none".to_owned()
+        } else {
+            self.arns.join(", ")
+        };
+        Err(invalid(format!(
+            "{}; reference the secrets by their full ARN, one of the stack parameter \
+             SourceSecretArns (allowed: {allowed}), or add the secret to SourceSecretArns and \
+             update the stack",
+            problems.join("; ")
+        )))
+    }
+}
+
 /// Starts executions of one state machine. Build it once per cold start.
 #[derive(Debug, Clone)]
 pub struct Starter {
     sfn: aws_sdk_sfn::Client,
     s3: Option<aws_sdk_s3::Client>,
     state_machine_arn: String,
+    allowed_secrets: Option<AllowedSecrets>,
 }
 
 impl Starter {
@@ -421,7 +501,14 @@ impl Starter {
             sfn,
             s3: None,
             state_machine_arn: state_machine_arn.into(),
+            allowed_secrets: None,
         }
+    }
+
+    /// Refuses configs whose credentials are not references to these secrets.
+    pub fn with_allowed_secrets(mut self, allowed: Option<AllowedSecrets>) -> Self {
+        self.allowed_secrets = allowed;
+        self
     }
 
     /// Reads the config objects of S3 events with `s3`.
@@ -471,6 +558,9 @@ impl Starter {
     /// Starts the execution for `request`, or finds the one a previous delivery started
     /// ([`tsmigrate_core::aws::sfn::start_or_find`]).
     pub async fn start(&self, request: &StartRequest) -> Result<Started, StepError> {
+        if let Some(allowed) = &self.allowed_secrets {
+            allowed.check(&request.execution.config)?;
+        }
         let started = shared::start_or_find(&self.sfn, &self.state_machine_arn, &request.execution)
             .await
             .map_err(|e| step_error(&e))?;

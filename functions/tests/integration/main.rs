@@ -4,3 +4,4 @@
 mod aws_emulator;
 mod start_migration;
 mod step_handlers;
+mod template;

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 use tsmigrate_functions::start::{
-    decode_s3_key, execution_name, parse_config_object, parse_event, Mode, Origin, S3Object,
-    StartEvent, StartRequest, MAX_EXECUTION_NAME_LEN,
+    decode_s3_key, execution_name, parse_config_object, parse_event, AllowedSecrets, Mode, Origin,
+    S3Object, StartEvent, StartRequest, MAX_EXECUTION_NAME_LEN,
 };
 
 fn config(id: &str) -> Value {
@@ -368,4 +368,57 @@ fn execution_names_are_deterministic() {
         execution_name("m", Mode::CatchUp, &input, "k"),
         execution_name("m", Mode::CatchUp, &input, "k2")
     );
+}
+
+/// The stack's allowed list: a config may reference those secrets only (by full ARN), never an
+/// environment variable; the error names the field and the ARN, and how to fix it.
+#[test]
+fn configs_reference_only_the_stacks_secrets() {
+    let src = "arn:aws:secretsmanager:us-east-1:123456789012:secret:src-AbC";
+    let ots = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ots-DeF";
+    let request = parse(json!({"config": config("shop")}), "req");
+    let shop = &request.execution.config;
+
+    let allowed = AllowedSecrets::parse(&format!(" {ots} ,{src},,{src}"));
+    assert_eq!(allowed.arns(), [ots, src]);
+    allowed.check(shop).expect("both secrets allowed");
+
+    // The Tablestore secret is not in the list: both of its fields are named.
+    let e = AllowedSecrets::parse(src)
+        .check(shop)
+        .expect_err("ots secret not allowed");
+    assert_eq!(e.name.as_str(), "Migration.ConfigInvalid");
+    assert!(e.message.contains("destination.access_key_id references secret arn:aws:secretsmanager:us-east-1:123456789012:secret:ots-DeF"), "{e}");
+    assert!(e.message.contains("destination.access_key_secret"), "{e}");
+    assert!(!e.message.contains("source.password"), "{e}");
+    assert!(e.message.contains("SourceSecretArns"), "{e}");
+    // A name or a partial ARN is not the listed ARN.
+    let mut by_name = config("shop");
+    by_name["source"]["password"] = json!({"secret_arn": "src", "key": "password"});
+    let request = parse(json!({"config": by_name}), "req");
+    let e = allowed
+        .check(&request.execution.config)
+        .expect_err("by name");
+    assert!(
+        e.message.contains("source.password references secret src,"),
+        "{e}"
+    );
+
+    // An empty list allows nothing.
+    let e = AllowedSecrets::parse("")
+        .check(shop)
+        .expect_err("none allowed");
+    assert!(e.message.contains("allowed: none"), "{e}");
+
+    // {"env": …} would read the function's own environment (its AWS keys): refused.
+    let mut env = config("shop");
+    env["source"]["password"] = json!({"env": "AWS_SECRET_ACCESS_KEY"});
+    let request = parse(json!({"config": env}), "req");
+    let e = allowed.check(&request.execution.config).expect_err("env");
+    assert!(
+        e.message
+            .contains("source.password is an {\"env\": …} reference"),
+        "{e}"
+    );
+    assert!(!e.message.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
 }

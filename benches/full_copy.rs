@@ -6,7 +6,8 @@
 //! BENCH_BUCKETS, BENCH_PAGE override the writer and page defaults for experiments).
 //! BENCH_ENDPOINT=http://HOST:PORT writes to a server in its own process instead of the
 //! embedded one, e.g. a fresh `tsmigrate tablestore serve --latency-ms 10` (a WAN's round
-//! trip; docs/benchmarks.md "Full copy under latency and faults").
+//! trip; docs/benchmarks.md "Full copy under latency and faults"). BENCH_FIXED_DEPTH=1 runs
+//! the write-alone measure with the writer's fixed depth (one request per lane, no adaptation).
 
 mod support;
 
@@ -139,7 +140,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 vec![PkSchema::new("id", PkType::Integer)],
             ))
             .await?;
-        let w = BatchWriter::new(ctx.destination.clone(), steps::copy::writer_options(&ctx));
+        let mut opts = steps::copy::writer_options(&ctx);
+        if std::env::var_os("BENCH_FIXED_DEPTH").is_some() {
+            // The writer before adaptive depth: one request per lane, `concurrency` in all.
+            opts.lane_depth = 1;
+            opts.max_concurrency = Some(opts.concurrency);
+        }
+        let w = BatchWriter::new(ctx.destination.clone(), opts);
         let note = "x".repeat(110);
         let start = Instant::now();
         for id in 0..rows as i64 {

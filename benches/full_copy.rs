@@ -4,6 +4,10 @@
 //!
 //! `cargo bench --bench full_copy` (env BENCH_ROWS, default 1000000; BENCH_THREADS,
 //! BENCH_BUCKETS, BENCH_PAGE override the writer and page defaults for experiments).
+//! BENCH_ENDPOINT=http://HOST:PORT writes to a server in its own process instead of the
+//! embedded one, e.g. a fresh `tsmigrate tablestore serve --latency-ms 10` (a WAN's round
+//! trip; docs/benchmarks.md "Full copy under latency and faults"). BENCH_FIXED_DEPTH=1 runs
+//! the write-alone measure with the writer's fixed depth (one request per lane, no adaptation).
 
 mod support;
 
@@ -41,7 +45,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let load = Instant::now();
         db.exec(&support::insert_sql(&d, 1, rows)).await;
         db.exec(&format!("ANALYZE TABLE `{d}`.t")).await;
-        eprintln!("loaded {rows} rows in {:.1} s", load.elapsed().as_secs_f64());
+        eprintln!(
+            "loaded {rows} rows in {:.1} s",
+            load.elapsed().as_secs_f64()
+        );
 
         let dir = tempfile::tempdir()?;
         // Experiments: BENCH_THREADS / BENCH_BUCKETS / BENCH_PAGE override the defaults.
@@ -61,6 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 if let Some(p) = env_u("BENCH_PAGE") {
                     cfg.full.page_rows = u64::from(p);
+                }
+                if let Ok(endpoint) = std::env::var("BENCH_ENDPOINT") {
+                    cfg.destination.endpoint = endpoint;
                 }
             },
         )
@@ -101,13 +111,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mapping = tsmigrate_core::mapping::map_table(&info, None, ctx.config.name_case)
             .map_err(|p| format!("{p:?}"))?;
         let conv = RowConverter::new(&mapping);
-        let mut q = PageQuery::new("t", select_list(&mapping, &ctx.config.float_precision), vec!["id".into()], ctx.config.full.page_rows);
+        let mut q = PageQuery::new(
+            "t",
+            select_list(&mapping, &ctx.config.float_precision),
+            vec!["id".into()],
+            ctx.config.full.page_rows,
+        );
         let start = Instant::now();
         let mut n = 0u64;
         loop {
             let page = read_page(&mut conn, &d, &q).await?;
             for r in &page.rows {
-                conv.encode_change(r, ctx.config.write_mode).map_err(|e| e.to_string())?;
+                conv.encode_change(r, ctx.config.write_mode)
+                    .map_err(|e| e.to_string())?;
             }
             n += page.rows.len() as u64;
             match (page.is_last(&q), page.last_key) {
@@ -118,8 +134,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let read = n as f64 / start.elapsed().as_secs_f64();
 
         // 3. Destination write alone: the same row shape, generated, same writer settings.
-        ctx.destination.create_table(&TableDef::new("w", vec![PkSchema::new("id", PkType::Integer)])).await?;
-        let w = BatchWriter::new(ctx.destination.clone(), steps::copy::writer_options(&ctx));
+        ctx.destination
+            .create_table(&TableDef::new(
+                "w",
+                vec![PkSchema::new("id", PkType::Integer)],
+            ))
+            .await?;
+        let mut opts = steps::copy::writer_options(&ctx);
+        if std::env::var_os("BENCH_FIXED_DEPTH").is_some() {
+            // The writer before adaptive depth: one request per lane, `concurrency` in all.
+            opts.lane_depth = 1;
+            opts.max_concurrency = Some(opts.concurrency);
+        }
+        let w = BatchWriter::new(ctx.destination.clone(), opts);
         let note = "x".repeat(110);
         let start = Instant::now();
         for id in 0..rows as i64 {
@@ -132,7 +159,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .with("amount", "123.45")
                         .with("note", note.as_str())
                         .with("created", "2024-01-01 00:00:00.000000"),
-                ).into(),
+                )
+                .into(),
                 condition: Condition::ignore(),
             })
             .await?;
@@ -140,12 +168,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         w.close().await?;
         let write = rows as f64 / start.elapsed().as_secs_f64();
 
-        println!("full copy, {rows} rows of ~200 bytes, MariaDB -> embedded Tablestore server, 2 cores shared");
+        let dest =
+            std::env::var("BENCH_ENDPOINT").unwrap_or_else(|_| "embedded Tablestore server".into());
+        println!("full copy, {rows} rows of ~200 bytes, MariaDB -> {dest}, 2 cores shared");
         println!("{:<40} {:>12}", "measure", "rows/s");
         println!("{:<40} {:>12.0}", "end to end (read, convert, write)", e2e);
         println!("{:<40} {:>12.0}", "source read + convert alone", read);
         println!("{:<40} {:>12.0}", "destination write alone", write);
-        println!("end to end / min(read, write): {:.0}%", 100.0 * e2e / read.min(write));
+        println!(
+            "end to end / min(read, write): {:.0}%",
+            100.0 * e2e / read.min(write)
+        );
         println!("peak RSS during the end-to-end copy (embedded server included): {rss:.0} MB");
         Ok::<_, Box<dyn std::error::Error>>(())
     })

@@ -60,6 +60,36 @@ pub struct ServeArgs {
     /// Tables per instance (the service's default quota is 64).
     #[arg(long, env = "TSMIGRATE_TS_MAX_TABLES", default_value_t = 64)]
     max_tables: usize,
+    #[command(flatten)]
+    chaos: ChaosArgs,
+}
+
+/// The chaos mode: a WAN-like, flaky server for trying migrations (off by default). The
+/// same variables configure `embedded:DIR` destinations.
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    /// Share of requests (0-1) that fail at random: OTSServerBusy, OTSTimeout after a delay,
+    /// connection dropped before or after the write, single rows of a batch busy.
+    #[arg(long, env = crate::cli::embedded::ENV_FAULT_RATE, default_value_t = 0.0)]
+    fault_rate: f64,
+    /// Milliseconds every request waits before it is answered.
+    #[arg(long, env = crate::cli::embedded::ENV_LATENCY_MS, default_value_t = 0)]
+    latency_ms: u64,
+    /// Seed of the random faults (random when absent; logged at start).
+    #[arg(long, env = crate::cli::embedded::ENV_SEED)]
+    chaos_seed: Option<u64>,
+}
+
+impl ChaosArgs {
+    fn config(&self) -> Result<Option<tablestore_server::ChaosConfig>, String> {
+        let c = tablestore_server::ChaosConfig::new(
+            self.fault_rate,
+            std::time::Duration::from_millis(self.latency_ms),
+            self.chaos_seed,
+        )
+        .map_err(|e| format!("--fault-rate: {e}"))?;
+        Ok(c.is_active().then_some(c))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +148,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         access_key_secret: a.instance.access_key_secret,
         max_tables: a.max_tables,
         cache_bytes: 64 * 1024 * 1024,
+        chaos: a.chaos.config()?,
     };
     let srv = tablestore_server::start(cfg)
         .await

@@ -10,6 +10,7 @@ mod aws_cli;
 mod batch_writer;
 mod binlog_files;
 mod binlog_stream;
+mod chaos;
 mod chunk_reader;
 mod cli_run;
 mod config_reference;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use super::chaos::ChaosConfig;
 use super::launch::{start, ServerConfig};
 
 #[derive(Clone)]
@@ -27,6 +28,18 @@ pub fn ensure(
     instance: &str,
     access_key_id: &str,
     access_key_secret: &str,
+) -> Result<String, String> {
+    ensure_with(dir, instance, access_key_id, access_key_secret, None)
+}
+
+/// [`ensure`], starting the server in chaos mode when `chaos` is Some (a server already
+/// running for `dir` keeps its settings).
+pub fn ensure_with(
+    dir: &Path,
+    instance: &str,
+    access_key_id: &str,
+    access_key_secret: &str,
+    chaos: Option<ChaosConfig>,
 ) -> Result<String, String> {
     std::fs::create_dir_all(dir).map_err(|e| {
         format!(
@@ -56,6 +69,7 @@ pub fn ensure(
     cfg.instance = instance.to_owned();
     cfg.access_key_id = access_key_id.to_owned();
     cfg.access_key_secret = access_key_secret.to_owned();
+    cfg.chaos = chaos;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("tsmigrate-embedded-tablestore".into())

@@ -1,8 +1,14 @@
-//! Fault injection for tests: make the next N requests fail in a chosen way.
+//! Fault injection: a deterministic queue for tests (make the next N requests fail in a chosen
+//! way) and a seeded random chaos mode that fails a fraction of all requests, the way a busy
+//! service across a WAN does.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use super::chaos::Chaos;
+pub use super::chaos::ChaosConfig;
 
 /// How an injected failure looks to the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +23,9 @@ pub enum Fault {
     /// Execute the request, then close the connection without answering: the client cannot
     /// tell whether the write happened (tests that replays are harmless).
     DropAfterApply,
+    /// BatchWriteRow / BulkImport: execute, but answer this fraction of the rows (chosen at
+    /// random, not written) with a row-level OTSServerBusy; other actions run normally.
+    RowErrors(f64),
 }
 
 impl Fault {
@@ -35,10 +44,13 @@ struct Entry {
     fault: Fault,
 }
 
-/// A queue of pending faults, consulted once per request.
+/// A queue of pending faults, consulted once per request, then the chaos mode if it is on.
 #[derive(Debug, Default)]
 pub struct FaultInjector {
     queue: Mutex<VecDeque<Entry>>,
+    chaos: Mutex<Option<Chaos>>,
+    /// Faults the chaos mode has injected so far.
+    chaos_faults: AtomicU64,
 }
 
 impl FaultInjector {
@@ -52,9 +64,40 @@ impl FaultInjector {
         self.push(Some(action.to_owned()), n, fault);
     }
 
+    /// Empties the queue (the chaos mode stays as it is).
     pub fn clear(&self) {
         if let Ok(mut q) = self.queue.lock() {
             q.clear();
+        }
+    }
+
+    /// Turns the random chaos mode on (Some) or off (None).
+    pub fn set_chaos(&self, config: Option<ChaosConfig>) {
+        if let Ok(mut c) = self.chaos.lock() {
+            *c = config.map(Chaos::new);
+        }
+    }
+
+    /// The delay every request waits before it is answered (chaos mode), if any.
+    pub fn latency(&self) -> Duration {
+        self.chaos
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.config().latency))
+            .unwrap_or_default()
+    }
+
+    /// Whether a row of a `RowErrors` batch fails (random, from the chaos seed when on).
+    pub fn row_fails(&self, fraction: f64) -> bool {
+        match self
+            .chaos
+            .lock()
+            .ok()
+            .as_deref_mut()
+            .and_then(Option::as_mut)
+        {
+            Some(c) => c.chance(fraction),
+            None => fastrand::f64() < fraction,
         }
     }
 
@@ -71,8 +114,26 @@ impl FaultInjector {
         }
     }
 
-    /// The fault for this request, if one is pending for its action.
+    /// The fault for this request: a queued one for its action first, else the chaos mode's
+    /// draw.
     pub fn take(&self, action: &str) -> Option<Fault> {
+        if let Some(f) = self.take_queued(action) {
+            return Some(f);
+        }
+        let mut chaos = self.chaos.lock().ok()?;
+        let fault = chaos.as_mut()?.draw(action);
+        if fault.is_some() {
+            self.chaos_faults.fetch_add(1, Ordering::Relaxed);
+        }
+        fault
+    }
+
+    /// How many requests the chaos mode has failed (row errors count once per request).
+    pub fn chaos_faults(&self) -> u64 {
+        self.chaos_faults.load(Ordering::Relaxed)
+    }
+
+    fn take_queued(&self, action: &str) -> Option<Fault> {
         let mut q = self.queue.lock().ok()?;
         let pos = q
             .iter()
@@ -99,5 +160,21 @@ mod tests {
         assert_eq!(f.take("PutRow"), Some(Fault::DropConnection));
         assert_eq!(f.take("PutRow"), Some(Fault::DropConnection));
         assert_eq!(f.take("PutRow"), None);
+    }
+
+    #[test]
+    fn queued_faults_come_before_chaos() {
+        let f = FaultInjector::default();
+        f.set_chaos(Some(ChaosConfig {
+            fault_rate: 0.0,
+            latency: Duration::from_millis(7),
+            seed: 1,
+        }));
+        f.fail_next(1, Fault::DropConnection);
+        assert_eq!(f.take("PutRow"), Some(Fault::DropConnection));
+        assert_eq!(f.take("PutRow"), None, "rate 0: chaos never fails");
+        assert_eq!(f.latency(), Duration::from_millis(7));
+        f.set_chaos(None);
+        assert_eq!(f.latency(), Duration::ZERO);
     }
 }

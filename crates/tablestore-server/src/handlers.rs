@@ -22,6 +22,20 @@ pub use tablestore::limits::MAX_BATCH_WRITE_ROWS;
 
 /// Dispatches one action. Unknown actions are the service's "Unsupported operation".
 pub async fn handle(engine: &Engine, action: &str, body: &Bytes) -> Result<Vec<u8>, ServiceError> {
+    handle_with_row_faults(engine, action, body, &|| false).await
+}
+
+/// Asks whether the next row of a multi-row write fails on its own (fault injection).
+pub type RowFault<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// [`handle`], where BatchWriteRow and BulkImport rows for which `fail_row` says true are not
+/// written and answered with a row-level OTSServerBusy (fault injection).
+pub async fn handle_with_row_faults(
+    engine: &Engine,
+    action: &str,
+    body: &Bytes,
+    fail_row: RowFault<'_>,
+) -> Result<Vec<u8>, ServiceError> {
     match action {
         "CreateTable" => create_table(engine, decode(body)?).map(enc),
         "ListTable" => list_table(engine).map(enc),
@@ -34,8 +48,10 @@ pub async fn handle(engine: &Engine, action: &str, body: &Bytes) -> Result<Vec<u
         "GetRow" => get_row(engine, decode(body)?).await.map(enc),
         "GetRange" => get_range(engine, decode(body)?).await.map(enc),
         "BatchGetRow" => batch_get_row(engine, decode(body)?).await.map(enc),
-        "BatchWriteRow" => batch_write_row(engine, decode(body)?).await.map(enc),
-        "BulkImport" => bulk_import(engine, decode(body)?).await.map(enc),
+        "BatchWriteRow" => batch_write_row(engine, decode(body)?, fail_row)
+            .await
+            .map(enc),
+        "BulkImport" => bulk_import(engine, decode(body)?, fail_row).await.map(enc),
         other => Err(ServiceError::new(
             tablestore::error::code::UNSUPPORTED_OPERATION,
             format!("Unsupported operation: {other}."),
@@ -473,6 +489,7 @@ fn op_kind(t: i32) -> Result<OperationKind, ServiceError> {
 async fn batch_write_row(
     engine: &Engine,
     req: pb::BatchWriteRowRequest,
+    fail_row: RowFault<'_>,
 ) -> Result<pb::BatchWriteRowResponse, ServiceError> {
     if req.tables.iter().all(|t| t.rows.is_empty()) {
         return Err(bad("No row is specified in BatchWriteRow."));
@@ -510,7 +527,10 @@ async fn batch_write_row(
         ops.iter().map(|o| (o.table.as_str(), &o.change)).collect();
     let sizes = check_batch(&keyed)?;
     drop(keyed);
-    let mut results = engine.write(ops).await.into_iter().zip(sizes);
+    let mut results = write_some(engine, ops, fail_row)
+        .await
+        .into_iter()
+        .zip(sizes);
     let tables = shape
         .into_iter()
         .map(|(table_name, n)| pb::TableInBatchWriteRowResponse {
@@ -538,9 +558,49 @@ async fn batch_write_row(
     Ok(pb::BatchWriteRowResponse { tables })
 }
 
+/// Writes the ops `fail_row` lets through; the others get a row-level OTSServerBusy, as a
+/// busy partition answers. Results stay in request order.
+async fn write_some(
+    engine: &Engine,
+    ops: Vec<WriteOp>,
+    fail_row: RowFault<'_>,
+) -> Vec<Result<WriteOutcome, ServiceError>> {
+    let failing: Vec<bool> = ops.iter().map(|_| fail_row()).collect();
+    if !failing.contains(&true) {
+        return engine.write(ops).await;
+    }
+    let kept: Vec<WriteOp> = ops
+        .into_iter()
+        .zip(&failing)
+        .filter(|(_, f)| !**f)
+        .map(|(o, _)| o)
+        .collect();
+    let mut written = if kept.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        engine.write(kept).await.into_iter()
+    };
+    failing
+        .into_iter()
+        .map(|f| {
+            if f {
+                Err(ServiceError::new(
+                    tablestore::error::code::SERVER_BUSY,
+                    "Server is busy.",
+                ))
+            } else {
+                written
+                    .next()
+                    .unwrap_or_else(|| Err(ServiceError::internal("a row got no result")))
+            }
+        })
+        .collect()
+}
+
 async fn bulk_import(
     engine: &Engine,
     req: pb::BulkImportRequest,
+    fail_row: RowFault<'_>,
 ) -> Result<pb::BulkImportResponse, ServiceError> {
     if req.rows.is_empty() {
         return Err(bad("No row is specified in BulkImport."));
@@ -566,8 +626,7 @@ async fn bulk_import(
             return_columns: Vec::new(),
         })
         .collect();
-    let rows = engine
-        .write(ops)
+    let rows = write_some(engine, ops, fail_row)
         .await
         .into_iter()
         .zip(sizes)

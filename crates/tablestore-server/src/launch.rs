@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::auth::Identity;
 use super::engine::{Engine, EngineOptions};
-use super::faults::FaultInjector;
+use super::faults::{ChaosConfig, FaultInjector};
 use super::service::{serve, Shared};
 
 /// Settings of a local server.
@@ -23,6 +23,8 @@ pub struct ServerConfig {
     pub access_key_secret: String,
     pub max_tables: usize,
     pub cache_bytes: usize,
+    /// The random chaos mode (faults and latency), off when None.
+    pub chaos: Option<ChaosConfig>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -33,6 +35,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("instance", &self.instance)
             .field("access_key_id", &self.access_key_id)
             .field("max_tables", &self.max_tables)
+            .field("chaos", &self.chaos)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +51,7 @@ impl ServerConfig {
             access_key_secret: "local-secret".into(),
             max_tables: tablestore::limits::DEFAULT_MAX_TABLES,
             cache_bytes: 64 * 1024 * 1024,
+            chaos: None,
         }
     }
 }
@@ -145,6 +149,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let faults = Arc::new(FaultInjector::default());
+    if let Some(chaos) = config.chaos.filter(ChaosConfig::is_active) {
+        // Warn level: the CLI's default filter shows it, and a flaky server must not pass
+        // unnoticed. The seed repeats the run.
+        tracing::warn!(%addr, "chaos mode on: {chaos}");
+        faults.set_chaos(Some(chaos));
+    }
     let shared = Arc::new(Shared::new(
         engine.clone(),
         Identity {

@@ -2,7 +2,8 @@
 //! real protocol (signed protobuf + PlainBuffer over HTTP) so official SDKs can use it.
 //!
 //! Layers, in the order a request passes them:
-//! - `service` (HTTP, request signatures via `auth`, signed responses, injected `faults`);
+//! - `service` (HTTP, request signatures via `auth`, signed responses, injected `faults`,
+//!   the random `chaos` mode);
 //! - `handlers`: one function per action, request-level limits (`tablestore::limits`);
 //! - `engine`: the semantics (validate → prepare → one writer thread with group commit; reads
 //!   on snapshots), conditions in `condition`;
@@ -14,6 +15,7 @@
 //! nothing of MySQL or migrations.
 
 pub mod auth;
+pub mod chaos;
 pub mod condition;
 pub mod embedded;
 pub mod engine;
@@ -23,5 +25,6 @@ pub mod launch;
 pub mod service;
 pub mod store;
 
+pub use chaos::ChaosConfig;
 pub use faults::{Fault, FaultInjector};
 pub use launch::{start, RunningServer, ServerConfig, ServerError};

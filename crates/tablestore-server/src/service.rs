@@ -166,9 +166,17 @@ async fn handle_request(
         verified.response_key.as_str(),
     ));
 
+    // Chaos mode: a WAN's round trip. An async sleep, so other requests go on meanwhile.
+    let latency = shared.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
     let mut drop_after = false;
+    let mut row_errors = 0.0;
     match shared.faults.take(&action) {
         None => {}
+        Some(Fault::RowErrors(fraction)) => row_errors = fraction,
         Some(Fault::Error { code, message }) => {
             return Ok(error_response(
                 &action,
@@ -186,7 +194,9 @@ async fn handle_request(
         Some(Fault::DropAfterApply) => drop_after = true,
     }
 
-    let result = handlers::handle(&shared.engine, &action, &body).await;
+    let faults = &shared.faults;
+    let fail_row = move || row_errors > 0.0 && faults.row_fails(row_errors);
+    let result = handlers::handle_with_row_faults(&shared.engine, &action, &body, &fail_row).await;
     if drop_after {
         return Err(DropConnection);
     }

@@ -1,10 +1,14 @@
 //! The batch writer: turns a stream of row changes into BatchWriteRow (or BulkImport)
 //! requests of at most 200 rows / 4 MB, with bounded concurrency and per-key order.
 //!
-//! Rows are routed to lanes by a hash of (table, primary key). A lane sends its requests one
-//! after another, so two changes to one key are never in flight together and apply in order;
-//! lanes run concurrently (at most `concurrency` requests at once). Within a request a key
+//! Rows are routed to lanes by a hash of (table, primary key). A lane keeps up to `lane_depth`
+//! requests in flight, but never two holding the same key: a batch with a key still in flight
+//! waits until the lane's requests have landed, so changes to one key apply in order (a full
+//! copy, whose keys are distinct, keeps the lane's pipeline full). Within a request a key
 //! appears once: a second change to a key already in the open batch closes that batch first.
+//! Requests in flight across the lanes adapt (see `Depth`): from `concurrency`, one more
+//! while requests wait for a slot and the service keeps up, halved when it throttles; so a
+//! distant service (tens of ms per request) gets enough requests in flight by itself.
 //! Rows that fail retriably are re-sent (only those rows) before the lane moves on; rows that
 //! fail permanently are handed back in the flush report for the dirty-data policy. A request
 //! the service rejects as a whole (a 4xx) is split in halves until the offending rows are
@@ -12,12 +16,13 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prost::encoding::encoded_len_varint;
 use prost::Message;
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot, Semaphore, SemaphorePermit, TryAcquireError};
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::client::{BatchRow, Client, RetryPolicy, RowResult};
 use super::convert;
@@ -38,8 +43,13 @@ pub struct BatchOptions {
     pub api: WriteApi,
     /// Lanes (DTS "bucket count"): per-key ordering domains.
     pub lanes: usize,
-    /// Requests in flight at most.
+    /// Requests in flight at first, across the lanes.
     pub concurrency: usize,
+    /// Ceiling the requests in flight may grow to while requests wait for a slot and the
+    /// service does not throttle; None: 4 × `concurrency`. Some(concurrency) fixes the depth.
+    pub max_concurrency: Option<usize>,
+    /// Requests one lane keeps in flight at most (1: one after another).
+    pub lane_depth: usize,
     /// Rows buffered per lane before `write` waits.
     pub queue_size: usize,
     pub max_rows: usize,
@@ -54,6 +64,8 @@ impl Default for BatchOptions {
             api: WriteApi::BatchWriteRow,
             lanes: 8,
             concurrency: 8,
+            max_concurrency: None,
+            lane_depth: 4,
             queue_size: 1024,
             max_rows: crate::limits::MAX_BATCH_WRITE_ROWS,
             max_bytes: crate::limits::MAX_BATCH_WRITE_BYTES,
@@ -107,7 +119,9 @@ pub struct BatchWriter {
 impl BatchWriter {
     pub fn new(client: Client, opts: BatchOptions) -> Self {
         let lanes_n = opts.lanes.max(1);
-        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let start = opts.concurrency.max(1);
+        let max = opts.max_concurrency.unwrap_or(start * 4).max(start);
+        let permits = Arc::new(Depth::new(start, max));
         let per_lane = (opts.queue_size / lanes_n).max(1);
         let mut lanes = Vec::with_capacity(lanes_n);
         let mut tasks = Vec::with_capacity(lanes_n);
@@ -121,6 +135,8 @@ impl BatchWriter {
                 tables: Vec::new(),
                 batch_bytes: 0,
                 keys: HashSet::default(),
+                inflight: JoinSet::new(),
+                inflight_keys: HashSet::default(),
                 report: FlushReport::default(),
                 fatal: None,
             };
@@ -253,13 +269,17 @@ fn table_overhead(table: &str) -> usize {
 struct Lane {
     client: Client,
     opts: BatchOptions,
-    permits: Arc<Semaphore>,
+    permits: Arc<Depth>,
     batch: Vec<BatchRow>,
     /// Distinct tables in `batch`.
     tables: Vec<Arc<str>>,
     batch_bytes: usize,
     /// `key_hash` of each row in `batch`.
     keys: HashSet<u64, foldhash::fast::RandomState>,
+    /// Requests sent and not yet answered (with their retries).
+    inflight: JoinSet<Sent>,
+    /// `key_hash`es of the rows sent since the lane last had nothing in flight.
+    inflight_keys: HashSet<u64, foldhash::fast::RandomState>,
     report: FlushReport,
     /// A request-level failure: rows' fate unknown; reported at the next flush.
     fatal: Option<Error>,
@@ -277,6 +297,7 @@ impl Lane {
                 }
                 LaneMsg::Flush(reply) => {
                     self.send_batch().await;
+                    self.drain().await;
                     let report = std::mem::take(&mut self.report);
                     let _ = reply.send(match self.fatal.take() {
                         Some(e) => Err(e),
@@ -286,6 +307,7 @@ impl Lane {
             }
         }
         self.send_batch().await;
+        self.drain().await;
     }
 
     async fn push(&mut self, row: BatchRow, key: u64) {
@@ -334,84 +356,310 @@ impl Lane {
         let batch = std::mem::take(&mut self.batch);
         let bytes = self.batch_bytes as u64;
         self.batch_bytes = 0;
-        self.keys.clear();
+        let keys = std::mem::take(&mut self.keys);
         self.tables.clear();
+        // A key still in flight must land before its next change is sent.
+        if keys.iter().any(|k| self.inflight_keys.contains(k)) {
+            self.drain().await;
+        }
+        while self.inflight.len() >= self.opts.lane_depth.max(1) {
+            self.join_one().await;
+        }
         if self.fatal.is_some() {
             // Fate of earlier rows unknown: the flush fails; drop instead of reordering.
             return;
         }
         self.report.bytes_written += bytes;
-        self.send_rows(batch).await;
+        self.inflight_keys.extend(keys);
+        let (client, opts, permits) =
+            (self.client.clone(), self.opts.clone(), self.permits.clone());
+        self.inflight
+            .spawn(async move { send_rows(&client, &opts, &permits, batch).await });
     }
 
-    /// Sends rows, re-sending retriable row failures and isolating rejected requests.
-    async fn send_rows(&mut self, rows: Vec<BatchRow>) {
-        let mut pending = vec![rows];
-        let mut retry_round = 0u32;
-        while let Some(rows) = pending.pop() {
-            let result = self.request(&rows).await;
-            match result {
-                Ok(results) => {
-                    let mut again = Vec::new();
-                    for (row, r) in rows.into_iter().zip(results) {
-                        match r {
-                            Ok(()) => self.report.rows_written += 1,
-                            Err(e)
-                                if e.is_retriable(Replay::Safe)
-                                    && retry_round < self.opts.row_retry.max_retries =>
-                            {
-                                again.push(row);
-                            }
-                            Err(error) => self.report.failed.push(FailedRow { row, error }),
-                        }
-                    }
-                    if !again.is_empty() {
-                        // Row-level retriable codes are throttling or busy signals.
-                        tokio::time::sleep(self.opts.row_retry.delay(retry_round, true)).await;
-                        retry_round += 1;
-                        pending.push(again);
-                    }
-                }
-                Err(Error::Service(e))
-                    if !e.is_retriable(Replay::Safe) && (400..500).contains(&e.http_status) =>
-                {
-                    if rows.len() == 1 {
-                        let row = rows.into_iter().next();
-                        if let Some(row) = row {
-                            self.report.failed.push(FailedRow { row, error: e });
-                        }
-                    } else {
-                        // Isolate the offending rows; second half pushed first so the first
-                        // half is sent first (per-key order is unaffected: keys are unique).
-                        let mut first = rows;
-                        let second = first.split_off(first.len() / 2);
-                        pending.push(second);
-                        pending.push(first);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, rows = rows.len(), "batch request failed");
-                    self.fatal = Some(e);
-                    return;
+    /// Waits for one request in flight and takes in its outcome.
+    async fn join_one(&mut self) {
+        match self.inflight.join_next().await {
+            Some(Ok(sent)) => {
+                self.report.absorb(sent.report);
+                if let Some(e) = sent.fatal {
+                    self.fatal.get_or_insert(e);
                 }
             }
+            Some(Err(e)) => {
+                self.fatal.get_or_insert(Error::InvalidRequest(format!(
+                    "batch writer request task failed: {e}"
+                )));
+            }
+            None => {}
+        }
+        if self.inflight.is_empty() {
+            self.inflight_keys.clear();
         }
     }
 
-    async fn request(&mut self, rows: &[BatchRow]) -> Result<Vec<RowResult>, Error> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Error::InvalidRequest("batch writer closed".into()))?;
-        self.report.requests += 1;
-        match self.opts.api {
-            WriteApi::BatchWriteRow => self.client.batch_write_row(rows).await,
-            WriteApi::BulkImport => {
-                let table = rows.first().map(|r| &*r.table).unwrap_or_default();
-                let changes: Vec<_> = rows.iter().map(|r| &r.change).collect();
-                self.client.bulk_import_encoded(table, &changes).await
+    /// Waits until nothing is in flight.
+    async fn drain(&mut self) {
+        while !self.inflight.is_empty() {
+            self.join_one().await;
+        }
+        self.inflight_keys.clear();
+    }
+}
+
+/// What one sent batch came to, retries included.
+struct Sent {
+    report: FlushReport,
+    /// A request-level failure: some rows' fate unknown.
+    fatal: Option<Error>,
+}
+
+/// Sends rows, re-sending retriable row failures and isolating rejected requests.
+async fn send_rows(
+    client: &Client,
+    opts: &BatchOptions,
+    depth: &Depth,
+    rows: Vec<BatchRow>,
+) -> Sent {
+    let mut report = FlushReport::default();
+    let mut pending = vec![rows];
+    let mut retry_round = 0u32;
+    while let Some(rows) = pending.pop() {
+        report.requests += 1;
+        let result = request(client, opts, depth, &rows).await;
+        match result {
+            Ok(results) => {
+                let mut again = Vec::new();
+                for (row, r) in rows.into_iter().zip(results) {
+                    match r {
+                        Ok(()) => report.rows_written += 1,
+                        Err(e)
+                            if e.is_retriable(Replay::Safe)
+                                && retry_round < opts.row_retry.max_retries =>
+                        {
+                            again.push(row);
+                        }
+                        Err(error) => report.failed.push(FailedRow { row, error }),
+                    }
+                }
+                if !again.is_empty() {
+                    // Row-level retriable codes are throttling or busy signals.
+                    tokio::time::sleep(opts.row_retry.delay(retry_round, true)).await;
+                    retry_round += 1;
+                    pending.push(again);
+                }
+            }
+            Err(Error::Service(e))
+                if !e.is_retriable(Replay::Safe) && (400..500).contains(&e.http_status) =>
+            {
+                if rows.len() == 1 {
+                    let row = rows.into_iter().next();
+                    if let Some(row) = row {
+                        report.failed.push(FailedRow { row, error: e });
+                    }
+                } else {
+                    // Isolate the offending rows; second half pushed first so the first
+                    // half is sent first (per-key order is unaffected: keys are unique).
+                    let mut first = rows;
+                    let second = first.split_off(first.len() / 2);
+                    pending.push(second);
+                    pending.push(first);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = rows.len(), "batch request failed");
+                return Sent {
+                    report,
+                    fatal: Some(e),
+                };
             }
         }
+    }
+    Sent {
+        report,
+        fatal: None,
+    }
+}
+
+/// One request, holding one of the writer's in-flight slots.
+async fn request(
+    client: &Client,
+    opts: &BatchOptions,
+    depth: &Depth,
+    rows: &[BatchRow],
+) -> Result<Vec<RowResult>, Error> {
+    let (permit, waited) = depth.acquire().await?;
+    let result = match opts.api {
+        WriteApi::BatchWriteRow => client.batch_write_row(rows).await,
+        WriteApi::BulkImport => {
+            let table = rows.first().map(|r| &*r.table).unwrap_or_default();
+            let changes: Vec<_> = rows.iter().map(|r| &r.change).collect();
+            client.bulk_import_encoded(table, &changes).await
+        }
+    };
+    let throttled = match &result {
+        Ok(rows) => rows
+            .iter()
+            .any(|r| r.as_ref().is_err_and(ServiceError::is_throttling)),
+        Err(e) => e.service().is_some_and(ServiceError::is_throttling),
+    };
+    depth.release(permit, waited, throttled);
+    result
+}
+
+/// The writer's requests in flight: an AIMD window over a semaphore. A request that had to
+/// wait for a slot and came back unthrottled adds a slot (up to `max`): the lanes have more
+/// to send than the window lets out, typically because each request spends its time on the
+/// network. A throttled answer (OTSServerBusy and kin, whole request or single rows) halves
+/// the window, at most once per `CUT_INTERVAL` so one burst of busy answers counts once;
+/// the window then grows back by one slot per window of requests.
+struct Depth {
+    slots: Semaphore,
+    max: usize,
+    state: Mutex<DepthState>,
+}
+
+struct DepthState {
+    limit: usize,
+    /// Slots to take out of circulation as requests finish (after a cut).
+    debt: usize,
+    last_cut: Option<Instant>,
+    /// Unthrottled waited requests since the last added slot.
+    credit: usize,
+}
+
+impl DepthState {
+    /// Until the first throttle, every waited request earns a slot (a quick ramp to a
+    /// distant service's depth); after one, a window's worth of them do.
+    fn earned_slot(&mut self) -> bool {
+        self.credit += 1;
+        let needed = if self.last_cut.is_none() {
+            1
+        } else {
+            self.limit
+        };
+        if self.credit >= needed {
+            self.credit = 0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+const CUT_INTERVAL: Duration = Duration::from_millis(200);
+
+impl Depth {
+    fn new(start: usize, max: usize) -> Self {
+        Depth {
+            slots: Semaphore::new(start),
+            max,
+            state: Mutex::new(DepthState {
+                limit: start,
+                debt: 0,
+                last_cut: None,
+                credit: 0,
+            }),
+        }
+    }
+
+    async fn acquire(&self) -> Result<(SemaphorePermit<'_>, bool), Error> {
+        let closed = || Error::InvalidRequest("batch writer closed".into());
+        match self.slots.try_acquire() {
+            Ok(p) => Ok((p, false)),
+            Err(TryAcquireError::NoPermits) => self
+                .slots
+                .acquire()
+                .await
+                .map(|p| (p, true))
+                .map_err(|_| closed()),
+            Err(TryAcquireError::Closed) => Err(closed()),
+        }
+    }
+
+    fn release(&self, permit: SemaphorePermit<'_>, waited: bool, throttled: bool) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        if throttled {
+            let now = Instant::now();
+            if s.last_cut
+                .is_none_or(|t| now.duration_since(t) >= CUT_INTERVAL)
+            {
+                let new = (s.limit / 2).max(1);
+                s.debt += s.limit - new;
+                s.limit = new;
+                s.last_cut = Some(now);
+            }
+        } else if waited && s.limit < self.max && s.earned_slot() {
+            if s.debt > 0 {
+                s.debt -= 1;
+            } else {
+                self.slots.add_permits(1);
+            }
+            s.limit += 1;
+        }
+        if s.debt > 0 {
+            s.debt -= 1;
+            permit.forget();
+        }
+    }
+
+    #[cfg(test)]
+    fn limit(&self) -> usize {
+        self.state.lock().map(|s| s.limit).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    fn cycle(d: &Depth, waited: bool, throttled: bool) {
+        let (p, _) = take_slot(d);
+        d.release(p, waited, throttled);
+    }
+
+    fn take_slot(d: &Depth) -> (SemaphorePermit<'_>, bool) {
+        (d.slots.try_acquire().expect("a free slot"), false)
+    }
+
+    #[test]
+    fn grows_while_requests_wait_and_halves_on_throttling() {
+        let d = Depth::new(8, 32);
+        cycle(&d, false, false);
+        assert_eq!(d.limit(), 8, "no wait: no growth");
+        for _ in 0..100 {
+            cycle(&d, true, false);
+        }
+        assert_eq!(d.limit(), 32, "capped at max");
+        assert_eq!(d.slots.available_permits(), 32);
+        cycle(&d, false, true);
+        assert_eq!(d.limit(), 16);
+        // A second busy answer right away is the same burst.
+        cycle(&d, false, true);
+        assert_eq!(d.limit(), 16);
+        // The freed slots were taken out of circulation one release at a time.
+        while d.state.lock().unwrap().debt > 0 {
+            cycle(&d, false, false);
+        }
+        assert_eq!(d.slots.available_permits(), 16);
+        // After a cut, a whole window of waited requests earns one slot.
+        for _ in 0..15 {
+            cycle(&d, true, false);
+        }
+        assert_eq!(d.limit(), 16);
+        cycle(&d, true, false);
+        assert_eq!(d.limit(), 17);
+        assert_eq!(d.slots.available_permits(), 17);
+    }
+
+    #[test]
+    fn never_below_one_slot() {
+        let d = Depth::new(1, 4);
+        let p = d.slots.try_acquire().unwrap();
+        d.release(p, false, true);
+        assert_eq!(d.limit(), 1);
+        assert_eq!(d.slots.available_permits(), 1);
     }
 }

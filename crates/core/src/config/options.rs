@@ -119,7 +119,9 @@ pub struct WriterConfig {
     #[serde(default = "default_thread_count")]
     #[schemars(range(min = 1, max = validate::THREAD_COUNT_MAX))]
     pub thread_count: u32,
-    /// Write requests in flight to Tablestore at once (1-256).
+    /// Write requests in flight to Tablestore at once, per writer (1-256): where each writer
+    /// starts. It grows up to 4x while requests queue for a slot and Tablestore does not
+    /// throttle (a distant endpoint needs more in flight), and halves on OTSServerBusy.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = validate::CONCURRENCY_MAX))]
     pub concurrency: u32,

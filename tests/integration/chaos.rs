@@ -8,10 +8,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::json;
-use tablestore::read::{Direction, RangeRequest, ReadOptions};
-use tablestore::{PkColumn, PkValue, PrimaryKey, Value};
+use tablestore::{PkValue, Value};
 use tablestore_server::{ChaosConfig, RunningServer, ServerConfig};
 use tsmigrate_core::config::{MigrationConfig, MigrationType, SecretResolver};
 use tsmigrate_core::steps::binlog::binlog_batch;
@@ -91,23 +89,10 @@ async fn full_copy(ctx: &Context) -> u32 {
 async fn destination_rows(srv: &RunningServer) -> Vec<(i64, String, i64)> {
     srv.faults().set_chaos(None);
     let client = tablestore::client::Client::new(srv.client_config()).expect("client");
-    let bound = |v: PkValue| {
-        PrimaryKey(vec![PkColumn {
-            name: "id".into(),
-            value: v,
-        }])
-    };
-    let req = RangeRequest {
-        direction: Direction::Forward,
-        start: bound(PkValue::InfMin),
-        end: bound(PkValue::InfMax),
-        limit: None,
-        read: ReadOptions::default(),
-    };
-    client
-        .range_stream("t", req)
+    crate::harness::tablestore::all_rows(&client, "t", &["id"])
+        .await
+        .into_iter()
         .map(|r| {
-            let r = r.expect("range read");
             let id = match r.primary_key.columns().first().map(|c| &c.value) {
                 Some(PkValue::Integer(i)) => *i,
                 other => panic!("key {other:?}"),
@@ -124,7 +109,6 @@ async fn destination_rows(srv: &RunningServer) -> Vec<(i64, String, i64)> {
             (id, v, n)
         })
         .collect()
-        .await
 }
 
 /// Verify finds nothing missing, different or extra, and no dirty row was recorded.

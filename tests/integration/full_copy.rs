@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use crate::harness::mariadb::MariaDb;
-use futures_util::StreamExt;
-use tablestore::read::{Direction, RangeRequest, ReadOptions};
-use tablestore::{Cell, CellOp, Condition, PkColumn, PkValue, PrimaryKey, Row, Value};
+use tablestore::{Cell, CellOp, Condition, PrimaryKey, Row, Value};
 use tsmigrate_core::config::{
     ColumnSpec, ColumnType, DirtyDataPolicy, MigrationConfig, MigrationType, TableSelection,
     TableSpec, WriteMode,
@@ -44,34 +42,7 @@ async fn migrate(ctx: &Context) -> u32 {
 }
 
 pub(crate) async fn all_rows(ctx: &Context, table: &str, key: &[&str]) -> Vec<Row> {
-    let bound = |v: PkValue| {
-        PrimaryKey(
-            key.iter()
-                .map(|k| PkColumn {
-                    name: k.to_string(),
-                    value: v.clone(),
-                })
-                .collect(),
-        )
-    };
-    let req = RangeRequest {
-        direction: Direction::Forward,
-        start: bound(PkValue::InfMin),
-        end: bound(PkValue::InfMax),
-        limit: None,
-        read: ReadOptions::default(),
-    };
-    ctx.destination
-        .range_stream(table, req)
-        .map(|r| {
-            let mut r = r.expect("range");
-            for c in &mut r.cells {
-                c.timestamp = None;
-            }
-            r
-        })
-        .collect()
-        .await
+    crate::harness::tablestore::all_rows(&ctx.destination, table, key).await
 }
 
 fn pk(id: i64) -> PrimaryKey {

@@ -5,10 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::harness::mariadb::MariaDb;
-use futures_util::StreamExt;
 use mysql_async::prelude::Queryable;
-use tablestore::read::{Direction, RangeRequest, ReadOptions};
-use tablestore::{PkColumn, PkValue, PrimaryKey, Value};
+use tablestore::{PkValue, Value};
 use tsmigrate_core::config::{MigrationType, OperationType, TableSelection, TableSpec};
 use tsmigrate_core::mapping::filter_eval::RowFilter;
 use tsmigrate_core::mysql::{connect_for_reading, describe_table};
@@ -461,23 +459,10 @@ async fn source(server: &MariaDb, database: &str, filter: &str) -> BTreeMap<i64,
 
 /// `id → v` of the destination table.
 async fn destination(ctx: &Context) -> BTreeMap<i64, String> {
-    let bound = |v: PkValue| {
-        PrimaryKey(vec![PkColumn {
-            name: "id".into(),
-            value: v,
-        }])
-    };
-    let req = RangeRequest {
-        direction: Direction::Forward,
-        start: bound(PkValue::InfMin),
-        end: bound(PkValue::InfMax),
-        limit: None,
-        read: ReadOptions::default(),
-    };
-    ctx.destination
-        .range_stream("t", req)
+    crate::harness::tablestore::all_rows(&ctx.destination, "t", &["id"])
+        .await
+        .into_iter()
         .map(|r| {
-            let r = r.expect("range");
             let id = match &r.primary_key.0[0].value {
                 PkValue::Integer(i) => *i,
                 other => panic!("key {other:?}"),
@@ -489,7 +474,6 @@ async fn destination(ctx: &Context) -> BTreeMap<i64, String> {
             (id, v)
         })
         .collect()
-        .await
 }
 
 /// With incremental migration, the precheck compiles each filter for the table's columns: a

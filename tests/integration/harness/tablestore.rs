@@ -44,3 +44,39 @@ pub async fn start() -> TestServer {
 pub fn int_table(name: &str) -> TableDef {
     TableDef::new(name, vec![PkSchema::new("id", PkType::Integer)])
 }
+
+/// Every row of `table` (key columns `key`), in key order, cell timestamps cleared: what a
+/// test compares with the source.
+pub async fn all_rows(client: &Client, table: &str, key: &[&str]) -> Vec<tablestore::Row> {
+    use futures_util::StreamExt;
+    use tablestore::read::{Direction, RangeRequest, ReadOptions};
+    use tablestore::{PkColumn, PkValue, PrimaryKey};
+    let bound = |v: PkValue| {
+        PrimaryKey(
+            key.iter()
+                .map(|k| PkColumn {
+                    name: k.to_string(),
+                    value: v.clone(),
+                })
+                .collect(),
+        )
+    };
+    let req = RangeRequest {
+        direction: Direction::Forward,
+        start: bound(PkValue::InfMin),
+        end: bound(PkValue::InfMax),
+        limit: None,
+        read: ReadOptions::default(),
+    };
+    client
+        .range_stream(table, req)
+        .map(|r| {
+            let mut r = r.expect("range read");
+            for c in &mut r.cells {
+                c.timestamp = None;
+            }
+            r
+        })
+        .collect()
+        .await
+}

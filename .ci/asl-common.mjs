@@ -8,6 +8,27 @@ export const FUNCTION_ARN = (key) => `arn:aws:lambda:us-east-1:123456789012:func
 
 export const failError = (name, message) => Object.assign(new Error(message), { name });
 
+// The Task handlers of a run: each ${NameFunctionArn} task calls `invoke(step, input)`; a
+// startExecution (continue-as-new) is answered here and handed to `onStart({name, input})`.
+export function taskHandlers(taskKeys, invoke, onStart) {
+  const handlers = {};
+  for (const [state, key] of Object.entries(taskKeys)) {
+    handlers[state] = async (input) => {
+      if (key !== 'startExecution') return invoke(key, input);
+      if (input.StateMachineArn !== STATE_MACHINE_ARN) {
+        throw failError('StepFunctions.StateMachineDoesNotExistException', `unknown ${input.StateMachineArn}`);
+      }
+      const parsed = typeof input.Input === 'string' ? JSON.parse(input.Input) : input.Input;
+      onStart({ name: input.Name, input: parsed });
+      return {
+        ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:tsmigrate-migration:${input.Name}`,
+        StartDate: new Date().toISOString(),
+      };
+    };
+  }
+  return handlers;
+}
+
 // Loads the definition; returns it with Lambda ARNs in place of the placeholders, the task
 // states' keys (state name -> step name, or 'startExecution'), and the Wait and Retry states.
 export function loadDefinition(defPath) {

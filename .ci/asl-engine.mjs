@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { STATE_MACHINE_ARN, failError, loadDefinition, runExecution } from './asl-common.mjs';
+import { failError, loadDefinition, runExecution, taskHandlers } from './asl-common.mjs';
 
 const [modulesDir, defPath, scenariosPath] = process.argv.slice(2);
 if (!modulesDir || !defPath || !scenariosPath) {
@@ -68,21 +68,7 @@ async function runScenario(sc, executionName) {
     return r.output;
   };
 
-  const handlers = {};
-  for (const [state, key] of Object.entries(taskKeys)) {
-    handlers[state] = async (input) => {
-      if (key !== 'startExecution') return respond(key, input);
-      if (input.StateMachineArn !== STATE_MACHINE_ARN) {
-        throw failError('StepFunctions.StateMachineDoesNotExistException', `unknown ${input.StateMachineArn}`);
-      }
-      const parsed = typeof input.Input === 'string' ? JSON.parse(input.Input) : input.Input;
-      started.push({ name: input.Name, input: parsed });
-      return {
-        ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:tsmigrate-migration:${input.Name}`,
-        StartDate: new Date().toISOString(),
-      };
-    };
-  }
+  const handlers = taskHandlers(taskKeys, respond, (req) => started.push(req));
 
   const machine = new StateMachine(rawDefinition, { validationOptions: { checkPaths: true, checkArn: true } });
   const executions = [];

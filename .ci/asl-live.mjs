@@ -11,7 +11,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { STATE_MACHINE_ARN, failError, loadDefinition, runExecution } from './asl-common.mjs';
+import { failError, loadDefinition, runExecution, taskHandlers } from './asl-common.mjs';
 
 const [modulesDir, defPath, tsmigrate, config, mode, maxExecutions] = process.argv.slice(2);
 if (!maxExecutions) {
@@ -44,21 +44,7 @@ function invoke(step, input) {
 }
 
 let started = [];
-const handlers = {};
-for (const [state, key] of Object.entries(taskKeys)) {
-  handlers[state] = async (input) => {
-    if (key !== 'startExecution') return invoke(key, input);
-    if (input.StateMachineArn !== STATE_MACHINE_ARN) {
-      throw failError('StepFunctions.StateMachineDoesNotExistException', `unknown ${input.StateMachineArn}`);
-    }
-    const parsed = typeof input.Input === 'string' ? JSON.parse(input.Input) : input.Input;
-    started.push({ name: input.Name, input: parsed });
-    return {
-      ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:tsmigrate-migration:${input.Name}`,
-      StartDate: new Date().toISOString(),
-    };
-  };
-}
+const handlers = taskHandlers(taskKeys, invoke, (req) => started.push(req));
 
 const firstInput = JSON.parse(
   execFileSync(tsmigrate, ['step', '--config', config, '--mode', mode, '--execution-input'], { encoding: 'utf8' }),

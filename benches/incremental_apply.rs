@@ -48,13 +48,8 @@ fn children_peak_rss_mb() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rows: u64 = std::env::var("BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rows = support::bench_rows(1_000_000);
+    let rt = support::runtime()?;
     rt.block_on(async move {
         let db = MariaDb::start_with(&[]);
         let d = db.fresh_database("bench").await;

@@ -18,6 +18,21 @@ use tsmigrate_core::mysql::binlog::{text_row, BatchReader, Bounds, Position, Sto
 use tsmigrate_core::mysql::{self, binlog_position, server_info, ConnectOptions};
 use tsmigrate_core::steps::Context;
 
+/// `BENCH_ROWS` from the environment, else `default`.
+pub fn bench_rows(default: u64) -> u64 {
+    std::env::var("BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The multi-threaded runtime every bench runs on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
 /// The benches' table: BIGINT key, INT, VARCHAR, DECIMAL, VARCHAR(120), DATETIME(6).
 pub fn create_table_sql(database: &str) -> String {
     format!(

@@ -123,7 +123,6 @@ pub async fn binlog_batch(
         }
         None => None,
     };
-    super::heartbeat::beat(ctx).await;
     let writer = BatchWriter::new(ctx.destination.clone(), writer_options(ctx));
     let result = apply_batch(ctx, &store, &writer, read_until).await;
     // Nothing of this batch is in flight past this point: the claim may end.
@@ -354,6 +353,8 @@ fn coalesce(rows: Vec<BatchRow>, keep_delete_before_put: bool) -> Vec<BatchRow> 
 async fn migrated_tables(ctx: &Context) -> Result<(Vec<TableMapping>, Vec<TableInfo>), StepError> {
     let mut conn = mysql::connect(&ctx.source).await?;
     let selected = objects::select(&mut conn, &ctx.config).await;
+    // On the same connection, before the batch is read: the batch then reads the beat.
+    super::heartbeat::beat(ctx, &mut conn).await;
     mysql::close(conn).await;
     let selected = selected?;
     let mappings = objects::usable_mappings(&selected, &ctx.config)?;

@@ -19,7 +19,7 @@
 //! Not yet (refused with a clear error, never guessed): a FLOAT
 //! or DOUBLE column mapped to STRING or rounded (`float_precision`), DDL that is not a column
 //! change on a migrated table (RENAME / DROP / TRUNCATE TABLE, primary-key changes stop with
-//! `Migration.SchemaConflict`).
+//! `Migration.SchemaConflict`: `ddl_guard`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::context::Context;
 use super::copy::{handle_dirty, pk_text, record_failed_row, writer_options};
+use super::ddl_guard;
 use super::dispatch::copy_budget;
 use super::error::{ErrorName, StepError};
 use super::lifecycle::{state_store, LEASE_TTL};
@@ -181,7 +182,8 @@ async fn apply_batch(
     let mut layouts: HashMap<String, Layout> = HashMap::new();
 
     let database = cfg.source.database.clone();
-    let names: Vec<String> = by_name.keys().cloned().collect();
+    let migrated: Vec<String> = by_name.keys().cloned().collect();
+    let names = migrated.clone();
     let filter: binlog::TableFilter =
         Box::new(move |db, table| db == database && names.iter().any(|n| n == table));
     let inc = &cfg.incremental;
@@ -216,7 +218,7 @@ async fn apply_batch(
     // whole batch is acknowledged.
     while let Some(tx) = reader.next().await? {
         for statement in &tx.statements {
-            check_statement(statement, &cfg.source.database, &by_name)?;
+            ddl_guard::check_statement(statement, &cfg.source.database, &migrated)?;
         }
         for change in &tx.changes {
             let Some(target) = targets.get(change.table.table.as_str()) else {
@@ -565,81 +567,6 @@ fn encode(
     }
 }
 
-/// DDL on a migrated table: column changes go on (the next TABLE_MAP carries the new
-/// columns); table renames, drops, truncates and primary-key changes stop the migration.
-fn check_statement(
-    statement: &binlog::Statement,
-    database: &str,
-    tables: &HashMap<String, Arc<TableMapping>>,
-) -> Result<(), StepError> {
-    let sql = statement.sql.as_str();
-    let upper = sql.to_ascii_uppercase();
-    let words: Vec<&str> = upper.split_whitespace().collect();
-    let kind = match words.as_slice() {
-        ["ALTER", "TABLE", ..]
-        | ["ALTER", "ONLINE", "TABLE", ..]
-        | ["ALTER", "IGNORE", "TABLE", ..] => "ALTER",
-        ["DROP", "TABLE", ..] | ["DROP", "TEMPORARY", ..] => "DROP",
-        ["RENAME", "TABLE", ..] => "RENAME",
-        ["TRUNCATE", ..] => "TRUNCATE",
-        _ => return Ok(()),
-    };
-    let in_database = statement.schema == database;
-    let mentioned: Vec<&str> = tables
-        .keys()
-        .filter(|t| mentions_qualified(sql, database, t) || (in_database && mentions(sql, t)))
-        .map(String::as_str)
-        .collect();
-    if mentioned.is_empty() {
-        return Ok(());
-    }
-    let conflict = match kind {
-        "ALTER" => {
-            upper.contains("PRIMARY KEY")
-                || upper.contains(" RENAME TO ")
-                || upper.contains(" RENAME AS ")
-                || words
-                    .windows(2)
-                    .any(|w| w == ["RENAME", "TO"] || w == ["RENAME", "AS"])
-        }
-        _ => true,
-    };
-    if !conflict {
-        return Ok(());
-    }
-    Err(StepError::new(
-        ErrorName::SchemaConflict,
-        format!(
-            "the source ran `{}` on migrated table {}: the binlog cannot be applied past it. \
-             Fix: start a new migration (schema and full) for the table as it is now",
-            sql.chars().take(200).collect::<String>(),
-            mentioned.join(", ")
-        ),
-    ))
-}
-
-/// Whether `sql` names `database.table` (quoted or not).
-fn mentions_qualified(sql: &str, database: &str, table: &str) -> bool {
-    let lower = sql.to_ascii_lowercase().replace('`', "");
-    mentions(
-        &lower,
-        &format!("{}.{}", database.to_ascii_lowercase(), table),
-    )
-}
-
-/// Whether `sql` names `table` as an identifier (bare, quoted, or qualified).
-fn mentions(sql: &str, table: &str) -> bool {
-    let lower = sql.to_ascii_lowercase();
-    let t = table.to_ascii_lowercase();
-    lower.match_indices(&t).any(|(i, _)| {
-        let before = lower[..i].chars().next_back();
-        let after = lower[i + t.len()..].chars().next();
-        let boundary =
-            |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '$'));
-        boundary(before) && boundary(after)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,23 +625,5 @@ mod tests {
                 delete("t", 2)
             ])
         );
-    }
-
-    #[test]
-    fn table_names_match_as_identifiers_only() {
-        assert!(mentions("ALTER TABLE `orders` ADD c INT", "orders"));
-        assert!(mentions("drop table shop.orders", "orders"));
-        assert!(!mentions("ALTER TABLE orders_archive ADD c INT", "orders"));
-        assert!(!mentions("ALTER TABLE my_orders ADD c INT", "orders"));
-        assert!(mentions_qualified(
-            "TRUNCATE `shop`.`orders`",
-            "shop",
-            "orders"
-        ));
-        assert!(!mentions_qualified(
-            "TRUNCATE `other`.`orders`",
-            "shop",
-            "orders"
-        ));
     }
 }

@@ -5,6 +5,7 @@ pub mod binlog;
 pub mod context;
 pub mod copy;
 pub mod create_schema;
+mod ddl_guard;
 pub mod dispatch;
 pub mod error;
 pub mod heartbeat;

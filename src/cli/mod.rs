@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use steps_cmd::Local;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -163,11 +164,13 @@ async fn dispatch(cli: Cli) -> i32 {
             resource,
             ..
         } => step_cmd::step(&config, mode, resource.as_deref()).await,
-        Command::Precheck { config, json } => steps_cmd::precheck(&config, json).await,
-        Command::CreateSchema { config } => steps_cmd::create_schema(&config).await,
-        Command::Verify { config, chunk } => steps_cmd::verify(&config, chunk).await,
-        Command::Status { config } => steps_cmd::status(&config).await,
-        Command::Stop { config, resume } => steps_cmd::stop(&config, resume).await,
+        Command::Precheck { config, json } => {
+            steps_cmd::run(&config, Local::Precheck { json }).await
+        }
+        Command::CreateSchema { config } => steps_cmd::run(&config, Local::CreateSchema).await,
+        Command::Verify { config, chunk } => steps_cmd::run(&config, Local::Verify { chunk }).await,
+        Command::Status { config } => steps_cmd::run(&config, Local::Status).await,
+        Command::Stop { config, resume } => steps_cmd::run(&config, Local::Stop { resume }).await,
         Command::Schema => config_cmd::schema_cmd(),
         Command::Config {
             command: ConfigCommand::Check { file },

@@ -1,11 +1,38 @@
-//! `tsmigrate precheck` and `tsmigrate create-schema`: load a config, run the step locally.
+//! `tsmigrate precheck | create-schema | verify | status | stop`: load a config, run the step
+//! locally.
 
 use std::path::Path;
 
 use tsmigrate_core::config;
 use tsmigrate_core::steps::{self, Context, Status, StepError};
 
+/// A step run locally against a config.
+pub enum Local {
+    Precheck { json: bool },
+    CreateSchema,
+    Verify { chunk: Option<u32> },
+    Status,
+    Stop { resume: bool },
+}
+
 /// Exit codes: 0 ok, 1 the step said no (a check failed, a conflict), 2 it could not run.
+pub async fn run(path: &Path, what: Local) -> i32 {
+    let ctx = match context(path).await {
+        Ok(c) => c,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            return code;
+        }
+    };
+    match what {
+        Local::Precheck { json } => precheck(&ctx, json).await,
+        Local::CreateSchema => create_schema(&ctx).await,
+        Local::Verify { chunk } => verify(&ctx, chunk).await,
+        Local::Status => status(&ctx).await,
+        Local::Stop { resume } => stop(&ctx, resume).await,
+    }
+}
+
 async fn context(path: &Path) -> Result<Context, (i32, String)> {
     let mut cfg = config::load(path).map_err(|e| (2, e.to_string()))?;
     // Literal secrets of local setups stay in this process, never in payloads.
@@ -18,15 +45,8 @@ async fn context(path: &Path) -> Result<Context, (i32, String)> {
         .map_err(|e: StepError| (2, e.to_string()))
 }
 
-pub async fn precheck(path: &Path, json: bool) -> i32 {
-    let ctx = match context(path).await {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
-    let report = steps::precheck(&ctx).await;
+async fn precheck(ctx: &Context, json: bool) -> i32 {
+    let report = steps::precheck(ctx).await;
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
@@ -60,15 +80,8 @@ pub async fn precheck(path: &Path, json: bool) -> i32 {
     }
 }
 
-pub async fn create_schema(path: &Path) -> i32 {
-    let ctx = match context(path).await {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
-    match steps::create_schema(&ctx).await {
+async fn create_schema(ctx: &Context) -> i32 {
+    match steps::create_schema(ctx).await {
         Ok(out) => {
             for t in &out.tables {
                 println!(
@@ -88,15 +101,8 @@ pub async fn create_schema(path: &Path) -> i32 {
     }
 }
 
-pub async fn verify(path: &Path, chunk: Option<u32>) -> i32 {
-    let ctx = match context(path).await {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
-    match steps::verify::verify_live(&ctx, chunk).await {
+async fn verify(ctx: &Context, chunk: Option<u32>) -> i32 {
+    match steps::verify::verify_live(ctx, chunk).await {
         Ok(v) => {
             println!(
                 "matched {}, missing {}, different {}, extra {}, dirty (not migrated) {}",
@@ -124,15 +130,8 @@ pub async fn verify(path: &Path, chunk: Option<u32>) -> i32 {
 }
 
 /// `tsmigrate stop`: asks the binlog loop to end for cut-over (or withdraws the request).
-pub async fn stop(path: &Path, resume: bool) -> i32 {
-    let ctx = match context(path).await {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
-    let store = steps::lifecycle::state_store(&ctx);
+async fn stop(ctx: &Context, resume: bool) -> i32 {
+    let store = steps::lifecycle::state_store(ctx);
     let result = if resume {
         store.clear_stop().await
     } else {
@@ -159,18 +158,11 @@ pub async fn stop(path: &Path, resume: bool) -> i32 {
     }
 }
 
-pub async fn status(path: &Path) -> i32 {
-    let ctx = match context(path).await {
-        Ok(c) => c,
-        Err((code, msg)) => {
-            eprintln!("error: {msg}");
-            return code;
-        }
-    };
-    let store = steps::lifecycle::state_store(&ctx);
+async fn status(ctx: &Context) -> i32 {
+    let store = steps::lifecycle::state_store(ctx);
     let report = async {
         let status = store.status().await?;
-        let chunks = store.chunks().await.unwrap_or_default();
+        let chunks = store.chunks().await?;
         let done = chunks
             .iter()
             .filter(|c| c.status == tsmigrate_core::state::ChunkStatus::Done)

@@ -8,7 +8,10 @@
 //          <mode> <max executions>
 // Prints one JSON line per execution: {name, status, error?, cause?, path}. Exit 0 when the last
 // execution succeeded, 1 when it failed or executions were left pending, 2 on a setup error.
+// With ASL_LIVE_TRACE=<file>, every invocation's input, output and log text is appended there
+// (the test greps a whole run for secrets).
 import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { failError, loadDefinition, runExecution, taskHandlers } from './asl-common.mjs';
@@ -32,6 +35,9 @@ function invoke(step, input) {
     child.stderr.on('data', (d) => (err += d));
     child.on('error', fail);
     child.on('close', (code) => {
+      if (process.env.ASL_LIVE_TRACE) {
+        appendFileSync(process.env.ASL_LIVE_TRACE, JSON.stringify({ step, input, code, out, err }) + '\n');
+      }
       if (code === 0) return done(JSON.parse(out));
       if (code === 1) {
         const e = JSON.parse(out);

@@ -17,7 +17,8 @@ use tempfile::TempDir;
 const DIR: &str = "tests/node_sdk";
 const SCRIPT: &str = "tests/node_sdk/conformance.js";
 const TIMEOUT: Duration = Duration::from_secs(15 * 60);
-const SETUP_HINT: &str = "run `.ci/run`, or `npm ci --prefix tests/node_sdk` in the repository root \
+const SETUP_HINT: &str =
+    "run `.ci/run`, or `npm ci --prefix tests/node_sdk` in the repository root \
      (needs node >= 18 on PATH or in TSMIGRATE_NODE)";
 
 fn repo() -> PathBuf {
@@ -36,12 +37,23 @@ fn missing_prerequisite(node: &Path) -> Option<String> {
         .output();
     match version {
         Ok(out) if out.status.success() => {}
-        Ok(out) => return Some(format!("`{} --version` failed ({})", node.display(), out.status)),
+        Ok(out) => {
+            return Some(format!(
+                "`{} --version` failed ({})",
+                node.display(),
+                out.status
+            ))
+        }
         Err(e) => return Some(format!("cannot run `{}`: {e}", node.display())),
     }
-    let sdk = repo().join(DIR).join("node_modules/tablestore/package.json");
+    let sdk = repo()
+        .join(DIR)
+        .join("node_modules/tablestore/package.json");
     if !sdk.exists() {
-        return Some(format!("the Node.js SDK is not installed ({} is missing)", sdk.display()));
+        return Some(format!(
+            "the Node.js SDK is not installed ({} is missing)",
+            sdk.display()
+        ));
     }
     None
 }
@@ -63,7 +75,10 @@ async fn official_node_sdk_accepts_local_server() {
         .filter(|p| !p.is_empty())
         .map_or_else(|| PathBuf::from("node"), PathBuf::from);
     if let Some(why) = missing_prerequisite(&node) {
-        assert!(!in_ci(), "Node.js SDK conformance cannot run under CI: {why}; {SETUP_HINT}");
+        assert!(
+            !in_ci(),
+            "Node.js SDK conformance cannot run under CI: {why}; {SETUP_HINT}"
+        );
         eprintln!("SKIPPED official_node_sdk_accepts_local_server: {why}; {SETUP_HINT}");
         return;
     }

@@ -18,6 +18,7 @@ mod full_copy;
 mod incremental;
 mod incremental_trials;
 mod mysql_source;
+mod node_sdk_conformance;
 mod precheck_schema;
 mod runner;
 mod runner_scale;

@@ -204,7 +204,7 @@ fn return_spec(rc: Option<&pb::ReturnContent>) -> (bool, Vec<String>) {
 }
 
 fn decode_change(bytes: &[u8], kind: OperationKind) -> Result<RowChange, ServiceError> {
-    plainbuffer::decode_single_row(bytes)
+    plainbuffer::decode_request_row(bytes)
         .and_then(|w| w.into_change(kind))
         .map_err(|e| bad(format!("Invalid row data: {e}")))
 }
@@ -291,7 +291,7 @@ async fn delete_row(
 // ------------------------------------------------------------------ reads
 
 fn decode_pk(bytes: &[u8]) -> Result<PrimaryKey, ServiceError> {
-    plainbuffer::decode_pk(bytes).map_err(|e| bad(format!("Invalid primary key: {e}")))
+    plainbuffer::decode_request_pk(bytes).map_err(|e| bad(format!("Invalid primary key: {e}")))
 }
 
 /// Runs a synchronous engine read off the async workers.

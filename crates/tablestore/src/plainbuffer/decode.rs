@@ -342,6 +342,24 @@ pub fn decode_rows(buf: &[u8]) -> Result<Vec<WireRow>> {
 
 /// Decodes a buffer holding exactly one row.
 pub fn decode_single_row(buf: &[u8]) -> Result<WireRow> {
+    single_row(buf, false)
+}
+
+/// Decodes one row of a request as the service reads it: the row, then nothing but zero bytes.
+///
+/// The official Node.js SDK (npm `tablestore`, through 5.6.5) sizes each buffer before writing it
+/// and sends the whole allocation, zero-filled: it counts one byte too many per INF_MIN /
+/// INF_MAX / AUTO_INCREMENT key cell and five per delete-one-version cell, so a GetRange from
+/// INF_MIN or an UpdateRow deleting a version arrives with zero bytes after the row checksum. The
+/// service answers these requests (the SDK's own range test and update sample run against it);
+/// every SDK reader treats tag 0 as "no more tags", so zeros cannot start a second row. Any
+/// non-zero byte after the row is still [`PlainBufferError::TrailingData`]. Responses keep the
+/// strict [`decode_single_row`].
+pub fn decode_request_row(buf: &[u8]) -> Result<WireRow> {
+    single_row(buf, true)
+}
+
+fn single_row(buf: &[u8], zero_padding: bool) -> Result<WireRow> {
     let mut cur = Cursor::new(buf);
     if buf.is_empty() {
         return Err(PlainBufferError::NoRow);
@@ -351,7 +369,9 @@ pub fn decode_single_row(buf: &[u8]) -> Result<WireRow> {
         return Err(PlainBufferError::NoRow);
     }
     let row = cur.row()?;
-    if !cur.at_end() {
+    let rest = buf.get(cur.pos..).unwrap_or_default();
+    let padding_only = zero_padding && rest.iter().all(|&b| b == 0);
+    if !rest.is_empty() && !padding_only {
         return Err(PlainBufferError::TrailingData { offset: cur.pos });
     }
     Ok(row)
@@ -359,7 +379,15 @@ pub fn decode_single_row(buf: &[u8]) -> Result<WireRow> {
 
 /// Decodes a buffer holding exactly one PK-only row (no attribute cells, no delete marker).
 pub fn decode_pk(buf: &[u8]) -> Result<PrimaryKey> {
-    let row = decode_single_row(buf)?;
+    pk_only(decode_single_row(buf)?)
+}
+
+/// [`decode_pk`] for a request's key: zero bytes may follow the row, see [`decode_request_row`].
+pub fn decode_request_pk(buf: &[u8]) -> Result<PrimaryKey> {
+    pk_only(decode_request_row(buf)?)
+}
+
+fn pk_only(row: WireRow) -> Result<PrimaryKey> {
     if !row.cells.is_empty() {
         return Err(PlainBufferError::NotPkOnly {
             what: "attribute cells",

@@ -7,7 +7,8 @@
 //!
 //! Files: `wire` (tags, value types, the error and wire-row types, the write and cursor
 //! primitives), `encode` (rows and changes to bytes, [`ChangeBuilder`]), `decode` (bytes to
-//! rows, and wire rows to [`crate::row`] types), `tests` (the test vectors and proptests). Every
+//! rows, and wire rows to [`crate::row`] types), `tests` (the test vectors and proptests),
+//! `request_padding_tests` (the Node.js SDK's padded request rows). Every
 //! public item is re-exported here, so callers use `tablestore::plainbuffer::X` only.
 
 mod decode;
@@ -15,9 +16,14 @@ mod encode;
 mod wire;
 
 #[cfg(test)]
+mod request_padding_tests;
+#[cfg(test)]
 mod tests;
 
-pub use decode::{decode_pk, decode_pk_variant, decode_rows, decode_single_row, decode_variant};
+pub use decode::{
+    decode_pk, decode_pk_variant, decode_request_pk, decode_request_row, decode_rows,
+    decode_single_row, decode_variant,
+};
 pub use encode::{
     change_buffer, encode_change, encode_pk, encode_pk_variant, encode_row, encode_variant,
     encode_wire_row, encoded_change_len, encoded_key_len, encoded_row_len, pk_buffer, rows_buffer,

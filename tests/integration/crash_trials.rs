@@ -42,7 +42,7 @@ async fn create_source(db: &MariaDb, d: &str, rows: u64) {
         "CREATE TABLE `{d}`.t (id BIGINT PRIMARY KEY, s VARCHAR(80) CHARACTER SET utf8mb4 NOT NULL,
              n BIGINT NULL, f DOUBLE NOT NULL);
          INSERT INTO `{d}`.t SELECT seq * 3, CONCAT('row-', seq, '-ß', REPEAT('x', seq % 40)),
-             IF(seq % 11 = 0, NULL, seq * 7 - 100000), seq / 4 FROM `{d}`.seq_1_to_{rows};
+             IF(seq % 11 = 0, NULL, CAST(seq AS SIGNED) * 7 - 100000), seq / 4 FROM `{d}`.seq_1_to_{rows};
          ANALYZE TABLE `{d}`.t"
     ))
     .await;
@@ -414,4 +414,45 @@ async fn source_connections_killed_mid_copy() {
     let cfg = crate::harness::local_config(db, &d, &dir.path().join("data"), format!("crash_{d}"));
     let ctx = crate::harness::local_context(cfg).await;
     assert_rows(&crate::full_copy::all_rows(&ctx, "t", &["id"]).await, ROWS);
+}
+
+/// Regression (found by `mariadb_restarted_mid_copy`): a continuation's or restarted run's
+/// Precheck that meets the source down ended the migration with Migration.PrecheckFailed. For
+/// a migration under way it is now Migration.ConnectionFailed (retried within the connection
+/// window); a first precheck still fails at once with its report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precheck_meeting_a_source_outage_is_retried_once_under_way() {
+    use tsmigrate_core::config::SecretResolver;
+    use tsmigrate_core::state::Plan;
+    use tsmigrate_core::steps::dispatch::{run_step, Step};
+    use tsmigrate_core::steps::ErrorName;
+
+    let db = MariaDb::shared();
+    let t = crate::harness::tablestore::start().await;
+    let mut cfg = crate::harness::local_config(db, "gone", Path::new("unused"), "outage".into());
+    cfg.destination.endpoint = t.server.endpoint();
+    // A port nobody listens on: the source is down.
+    cfg.source.port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let secrets = cfg.detach_literal_secrets();
+    let input = serde_json::json!({"config": serde_json::to_value(&cfg).expect("config")});
+    let precheck = || run_step(Step::Precheck, input.clone(), &secrets as &dyn SecretResolver);
+
+    let first = precheck().await.expect("a report");
+    assert_eq!(first["passed"], false, "{first}");
+
+    let ctx = crate::harness::context(cfg.clone(), &secrets).await;
+    let store = tsmigrate_core::steps::lifecycle::state_store(&ctx);
+    store.ensure_table().await.expect("state table");
+    let plan = Plan {
+        chunk_count: 0,
+        tables: vec![],
+        created_at: 0,
+    };
+    store.create_plan(&plan, &[]).await.expect("plan");
+    let e = precheck().await.expect_err("an outage, not a report");
+    assert_eq!(e.name, ErrorName::ConnectionFailed, "{e}");
+    assert!(e.message.contains("precheck of a migration under way: source:"), "{e}");
 }

@@ -161,7 +161,10 @@ fn assert_complete(run: &Output, config: &str, rows: u64) {
     // The run's own summary: `t <rows> <MB>`.
     let reported: Option<u64> = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("t ").and_then(|r| r.split_whitespace().next()))
+        .find_map(|l| {
+            l.strip_prefix("t ")
+                .and_then(|r| r.split_whitespace().next())
+        })
         .and_then(|n| n.parse().ok());
     assert_eq!(reported, Some(rows), "rows the run reports: {}", text(run));
     assert!(
@@ -289,7 +292,15 @@ async fn the_server_killed_and_restarted_mid_copy() {
     let data = dir.path().join("ts");
     let (mut server, endpoint) = serve(&data, "127.0.0.1:0");
     let listen = endpoint.trim_start_matches("http://").to_owned();
-    let config = write_config(dir.path(), db, &d, USER, &endpoint, ROWS, ROWS as f64 / 20.0);
+    let config = write_config(
+        dir.path(),
+        db,
+        &d,
+        USER,
+        &endpoint,
+        ROWS,
+        ROWS as f64 / 20.0,
+    );
 
     let run = spawn_run(&config);
     for k in 0..2 {
@@ -320,7 +331,15 @@ async fn mariadb_restarted_mid_copy() {
     create_source(&db, &d, ROWS).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let endpoint = format!("embedded:{}", dir.path().join("data").display());
-    let config = write_config(dir.path(), &db, &d, USER, &endpoint, ROWS, ROWS as f64 / 20.0);
+    let config = write_config(
+        dir.path(),
+        &db,
+        &d,
+        USER,
+        &endpoint,
+        ROWS,
+        ROWS as f64 / 20.0,
+    );
 
     let run = spawn_run(&config);
     for crash in [false, true] {
@@ -335,7 +354,11 @@ async fn mariadb_restarted_mid_copy() {
         });
         eprintln!(
             "mariadb {} took {:?}",
-            if crash { "crash and restart" } else { "restart" },
+            if crash {
+                "crash and restart"
+            } else {
+                "restart"
+            },
             t.elapsed()
         );
     }
@@ -363,7 +386,15 @@ async fn source_connections_killed_mid_copy() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let endpoint = format!("embedded:{}", dir.path().join("data").display());
-    let config = write_config(dir.path(), db, &d, &user, &endpoint, ROWS, ROWS as f64 / 20.0);
+    let config = write_config(
+        dir.path(),
+        db,
+        &d,
+        &user,
+        &endpoint,
+        ROWS,
+        ROWS as f64 / 20.0,
+    );
 
     let mut run = spawn_run(&config);
     let mut admin = db.admin_conn().await;
@@ -400,7 +431,11 @@ async fn source_connections_killed_mid_copy() {
         }
         for id in &victims {
             // The connection may have closed on its own meanwhile (ER_NO_SUCH_THREAD).
-            if admin.query_drop(format!("KILL CONNECTION {id}")).await.is_ok() {
+            if admin
+                .query_drop(format!("KILL CONNECTION {id}"))
+                .await
+                .is_ok()
+            {
                 killed += 1;
             }
         }
@@ -438,7 +473,13 @@ async fn precheck_meeting_a_source_outage_is_retried_once_under_way() {
         .port();
     let secrets = cfg.detach_literal_secrets();
     let input = serde_json::json!({"config": serde_json::to_value(&cfg).expect("config")});
-    let precheck = || run_step(Step::Precheck, input.clone(), &secrets as &dyn SecretResolver);
+    let precheck = || {
+        run_step(
+            Step::Precheck,
+            input.clone(),
+            &secrets as &dyn SecretResolver,
+        )
+    };
 
     let first = precheck().await.expect("a report");
     assert_eq!(first["passed"], false, "{first}");
@@ -454,5 +495,9 @@ async fn precheck_meeting_a_source_outage_is_retried_once_under_way() {
     store.create_plan(&plan, &[]).await.expect("plan");
     let e = precheck().await.expect_err("an outage, not a report");
     assert_eq!(e.name, ErrorName::ConnectionFailed, "{e}");
-    assert!(e.message.contains("precheck of a migration under way: source:"), "{e}");
+    assert!(
+        e.message
+            .contains("precheck of a migration under way: source:"),
+        "{e}"
+    );
 }

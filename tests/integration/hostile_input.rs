@@ -99,15 +99,25 @@ fn unknown_fields_suggest_the_near_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     assert_refused(
         dir.path(),
-        &remote_with(r#""database": "shop""#, r#""database": "shop", "sever_id": 7"#),
-        &["at source.sever_id: unknown field", "(did you mean `server_id`?)"],
+        &remote_with(
+            r#""database": "shop""#,
+            r#""database": "shop", "sever_id": 7"#,
+        ),
+        &[
+            "at source.sever_id: unknown field",
+            "(did you mean `server_id`?)",
+        ],
     );
 }
 
 #[test]
 fn a_bad_where_filter_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for filter in ["id > 1; DROP TABLE orders", "id IN (SELECT id FROM x)", "a = = 1"] {
+    for filter in [
+        "id > 1; DROP TABLE orders",
+        "id IN (SELECT id FROM x)",
+        "a = = 1",
+    ] {
         let tables = format!(r#"[{{"name": "orders", "filter": "{filter}"}}]"#);
         assert_refused(
             dir.path(),
@@ -159,7 +169,11 @@ fn inline_secrets_are_refused_and_not_echoed() {
 fn run_refuses_a_bad_config_before_connecting() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("config.json");
-    std::fs::write(&file, remote_with(r#"{"env": "OTS_SK"}"#, r#"{"value": "sk"}"#)).unwrap();
+    std::fs::write(
+        &file,
+        remote_with(r#"{"env": "OTS_SK"}"#, r#"{"value": "sk"}"#),
+    )
+    .unwrap();
     let out = tsmigrate(&["run", "--config", &file.display().to_string()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
@@ -186,7 +200,10 @@ fn command_line_misuse_gets_usage_and_exit_2() {
     );
     assert_usage_error(
         &tsmigrate(&["run"]),
-        &["the following required arguments were not provided", "--config"],
+        &[
+            "the following required arguments were not provided",
+            "--config",
+        ],
     );
     assert_usage_error(
         &tsmigrate(&["run", "--config", "c.json", "--mode", "sometimes"]),
@@ -278,7 +295,11 @@ fn list_tables_body() -> Vec<u8> {
 fn assert_auth_failed(answer: (u16, Option<pb::Error>), message: &str) {
     let (status, error) = answer;
     let error = error.unwrap_or_else(|| panic!("accepted with {status}"));
-    assert_eq!((status, error.code.as_str()), (403, "OTSAuthFailed"), "{error:?}");
+    assert_eq!(
+        (status, error.code.as_str()),
+        (403, "OTSAuthFailed"),
+        "{error:?}"
+    );
     assert!(
         error.message.as_deref().unwrap_or("").contains(message),
         "{error:?}"
@@ -306,11 +327,17 @@ async fn unknown_access_key_and_bad_signature_are_refused() {
     );
 
     let h = signed_headers(&cfg, "ListTable", &body, now, "wrong-secret");
-    assert_auth_failed(post(&ep, "ListTable", &h, &body).await, "Signature mismatch.");
+    assert_auth_failed(
+        post(&ep, "ListTable", &h, &body).await,
+        "Signature mismatch.",
+    );
 
     // Signed for another action than the one requested.
     let h = signed_headers(&cfg, "DeleteTable", &body, now, &secret);
-    assert_auth_failed(post(&ep, "ListTable", &h, &body).await, "Signature mismatch.");
+    assert_auth_failed(
+        post(&ep, "ListTable", &h, &body).await,
+        "Signature mismatch.",
+    );
 
     // The body changed after signing.
     let h = signed_headers(&cfg, "ListTable", &body, now, &secret);
@@ -357,7 +384,10 @@ async fn a_clock_skewed_beyond_fifteen_minutes_is_refused() {
     let (status, error) = post(&ep, "ListTable", &h, &body).await;
     let error = error.expect("refused");
     assert_eq!((status, error.code.as_str()), (400, "OTSParameterInvalid"));
-    assert!(error.message.unwrap_or_default().contains("Invalid date format"));
+    assert!(error
+        .message
+        .unwrap_or_default()
+        .contains("Invalid date format"));
 }
 
 /// Refused with 400 OTSParameterInvalid and `message`, through the client (signed properly).
@@ -384,7 +414,13 @@ async fn assert_parameter_invalid(
 async fn a_body_that_is_not_protobuf_is_a_parameter_error() {
     let t = start().await;
     t.client.create_table(&int_table("t")).await.unwrap();
-    for action in ["GetRow", "PutRow", "BatchWriteRow", "GetRange", "CreateTable"] {
+    for action in [
+        "GetRow",
+        "PutRow",
+        "BatchWriteRow",
+        "GetRange",
+        "CreateTable",
+    ] {
         assert_parameter_invalid(
             &t.client,
             action,
@@ -467,26 +503,49 @@ async fn values_tablestore_cannot_hold_are_dirty_rows() {
     steps::begin(&ctx, "x").await.expect("begin");
     let plan = steps::plan::plan_chunks(&ctx).await.expect("plan");
     for i in plan.wave_start..plan.wave_start + plan.chunk_count {
-        while !steps::copy::copy_chunk(&ctx, i, Some("x")).await.expect("copy").done {}
+        while !steps::copy::copy_chunk(&ctx, i, Some("x"))
+            .await
+            .expect("copy")
+            .done
+        {}
     }
     let store = steps::lifecycle::state_store(&ctx);
     let mut dirty = store.dirty_records(10).await.unwrap();
     dirty.sort_by(|a, b| a.table.cmp(&b.table));
     assert_eq!(dirty.len(), 2, "{dirty:?}");
-    assert_eq!((dirty[0].table.as_str(), dirty[0].primary_key.as_str()), ("big", "id=2"));
+    assert_eq!(
+        (dirty[0].table.as_str(), dirty[0].primary_key.as_str()),
+        ("big", "id=2")
+    );
     assert!(
-        dirty[0].reason.contains("more than Tablestore's 2097152-byte limit for an attribute"),
+        dirty[0]
+            .reason
+            .contains("more than Tablestore's 2097152-byte limit for an attribute"),
         "{dirty:?}"
     );
     assert_eq!(dirty[1].table, "k");
     assert!(
-        dirty[1].reason.contains("1100 bytes, more than Tablestore's 1024-byte primary-key limit"),
+        dirty[1]
+            .reason
+            .contains("1100 bytes, more than Tablestore's 1024-byte primary-key limit"),
         "{dirty:?}"
     );
     let big = crate::full_copy::all_rows(&ctx, "big", &["id"]).await;
-    let ids: Vec<_> = big.iter().map(|r| r.primary_key.columns()[0].value.clone()).collect();
-    assert_eq!(ids, [tablestore::PkValue::Integer(1), tablestore::PkValue::Integer(3)]);
-    assert_eq!(crate::full_copy::all_rows(&ctx, "k", &["name"]).await.len(), 1);
+    let ids: Vec<_> = big
+        .iter()
+        .map(|r| r.primary_key.columns()[0].value.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            tablestore::PkValue::Integer(1),
+            tablestore::PkValue::Integer(3)
+        ]
+    );
+    assert_eq!(
+        crate::full_copy::all_rows(&ctx, "k", &["name"]).await.len(),
+        1
+    );
     drop(ctx);
 
     // Block: the same source stops the copy of `big`, naming the key.
@@ -504,8 +563,16 @@ async fn values_tablestore_cannot_hold_are_dirty_rows() {
         }
     }
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors.iter().all(|e| e.name == ErrorName::DirtyData), "{errors:?}");
-    assert!(errors.iter().any(|e| e.message.contains("table big, key id=2")), "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e.name == ErrorName::DirtyData),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("table big, key id=2")),
+        "{errors:?}"
+    );
 }
 
 /// A table without a primary key or NOT NULL unique key (a nullable unique key does not

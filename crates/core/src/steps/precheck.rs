@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::context::Context;
 use super::lifecycle::state_store;
-use crate::error::Class;
 use super::objects;
 use crate::config::{ConflictingTables, Managed, MigrationType};
+use crate::error::Class;
 use crate::mapping::{MappingProblem, ProblemKind, TableMapping};
 use crate::mysql::{self, BinlogSettings, Grants, ServerInfo};
 use tablestore::schema::TableDef;

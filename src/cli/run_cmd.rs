@@ -170,6 +170,9 @@ pub async fn run(path: &Path, mode: super::ModeArg) -> i32 {
                 }
                 Some(asl::Status::Failed { error, cause }) => {
                     println!("migration {} FAILED: {error}: {cause}", cfg.migration_id);
+                    if error == steps::ErrorName::PrecheckFailed.as_str() {
+                        print_failed_checks(&ctx).await;
+                    }
                     1
                 }
                 _ => {
@@ -416,6 +419,22 @@ impl Bars {
         bar.set_message(format!("({}/{} chunks)", p.chunks_done, p.chunks));
         if done {
             bar.finish();
+        }
+    }
+}
+
+/// The failed precheck items and their fixes, so a run that stopped at the precheck says why
+/// (the execution keeps them in the Precheck step's output, which a local run does not show).
+async fn print_failed_checks(ctx: &steps::Context) {
+    let report = steps::precheck(ctx).await;
+    for i in report
+        .items
+        .iter()
+        .filter(|i| i.status == steps::precheck::Status::Failed)
+    {
+        println!("  {}: {}", i.name, i.detail);
+        if !i.fix.is_empty() {
+            println!("    fix: {}", i.fix);
         }
     }
 }

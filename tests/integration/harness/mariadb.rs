@@ -82,6 +82,15 @@ impl MariaDb {
     /// Stops the server (SIGTERM: a clean shutdown) and starts it again on the same data, port
     /// and flags; blocks until it accepts connections again.
     pub fn restart(&self) {
+        self.restart_after(libc::SIGTERM)
+    }
+
+    /// [`MariaDb::restart`] after a crash: SIGKILL, so InnoDB recovers on start.
+    pub fn restart_after_crash(&self) {
+        self.restart_after(libc::SIGKILL)
+    }
+
+    fn restart_after(&self, signal: libc::c_int) {
         let mut guard = match self.child.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -89,7 +98,7 @@ impl MariaDb {
         if let Some(mut child) = guard.take() {
             // SAFETY: a plain kill(2) on our own child's pid.
             unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+                libc::kill(child.id() as libc::pid_t, signal);
             }
             let _ = child.wait();
         }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::context::Context;
-use super::error::{ErrorName, StepError};
+use super::error::{Class, ErrorName, StepError};
 use super::lifecycle::state_store;
 use super::window;
 use crate::config::{self, SecretResolver};
@@ -121,7 +121,13 @@ pub async fn run_step_until(
         .map_err(|e| StepError::new(ErrorName::ConfigInvalid, format!("bad step input: {e}")))?;
     let ctx = Context::new(cfg, resolver).await?;
     let outcome = run_with_context(step, &ctx, &fields, deadline).await;
-    if step == Step::Precheck || step == Step::Finish {
+    // A precheck that passed or failed for good has no window to count; an outage during
+    // the precheck of a migration under way (a restart, a continuation) has.
+    let outage = step == Step::Precheck
+        && outcome
+            .as_ref()
+            .is_err_and(|e| e.name == ErrorName::ConnectionFailed);
+    if step == Step::Finish || (step == Step::Precheck && !outage) {
         return outcome;
     }
     let store = state_store(&ctx);
@@ -132,6 +138,22 @@ pub async fn run_step_until(
         outcome,
     )
     .await
+}
+
+/// Whether the migration has begun (a chunk plan or a status exists; no state table: not
+/// begun). When the state store cannot be reached, its destination is down: assume so, and
+/// let the retry window bound the wait.
+async fn under_way(ctx: &Context) -> bool {
+    let store = state_store(ctx);
+    let begun = match store.plan().await {
+        Ok(Some(_)) => Ok(true),
+        Ok(None) => store.status().await.map(|s| s.is_some()),
+        Err(e) => Err(e),
+    };
+    match begun {
+        Ok(b) => b,
+        Err(e) => e.class() == Class::Connection,
+    }
 }
 
 fn to_json<T: Serialize>(v: T) -> Result<Value, StepError> {
@@ -157,7 +179,18 @@ async fn run_with_context(
             })
     };
     match step {
-        Step::Precheck => to_json(bounded_precheck(super::precheck(ctx).await)),
+        Step::Precheck => {
+            let report = super::precheck(ctx).await;
+            if let Some(why) = &report.unreachable {
+                if under_way(ctx).await {
+                    return Err(StepError::new(
+                        ErrorName::ConnectionFailed,
+                        format!("precheck of a migration under way: {why}"),
+                    ));
+                }
+            }
+            to_json(bounded_precheck(report))
+        }
         Step::CreateSchema => {
             // Counts only: the tables' detail (logged, and printed by `tsmigrate
             // create-schema`) would grow the payload past Step Functions' 256 KiB at a few
@@ -285,6 +318,7 @@ mod tests {
                 detail: format!("no SELECT on: {}", "täble, ".repeat(400)),
                 fix: String::new(),
             }],
+            unreachable: None,
         };
         let bounded = bounded_precheck(report);
         let d = &bounded.items[0].detail;

@@ -9,6 +9,7 @@ use super::context::Context;
 use super::lifecycle::state_store;
 use super::objects;
 use crate::config::{ConflictingTables, Managed, MigrationType};
+use crate::error::Class;
 use crate::mapping::{MappingProblem, ProblemKind, TableMapping};
 use crate::mysql::{self, BinlogSettings, Grants, ServerInfo};
 use tablestore::schema::TableDef;
@@ -36,6 +37,11 @@ pub struct CheckItem {
 pub struct PrecheckReport {
     pub passed: bool,
     pub items: Vec<CheckItem>,
+    /// Set when the source or destination could not be reached at all (a network failure, not
+    /// refused credentials): for a migration under way that is an outage to ride out, not a
+    /// failed precheck.
+    #[serde(skip)]
+    pub unreachable: Option<String>,
 }
 
 impl PrecheckReport {
@@ -69,6 +75,13 @@ impl Items {
         PrecheckReport {
             passed: self.0.iter().all(|i| i.status != Status::Failed),
             items: self.0,
+            unreachable: None,
+        }
+    }
+    fn report_with(self, unreachable: Option<String>) -> PrecheckReport {
+        PrecheckReport {
+            unreachable,
+            ..self.report()
         }
     }
 }
@@ -77,6 +90,7 @@ impl Items {
 /// are left out; the failed item says why.
 pub async fn precheck(ctx: &Context) -> PrecheckReport {
     let mut items = Items::default();
+    let mut unreachable = None;
     let cfg = &ctx.config;
 
     let dest_tables = match ctx.destination.list_tables().await {
@@ -92,6 +106,9 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
             Some(t)
         }
         Err(e) => {
+            if Class::of_destination(&e) == Class::Connection {
+                unreachable = Some(format!("destination: {e}"));
+            }
             let auth = e.code() == Some(tablestore::error::code::AUTH_FAILED);
             items.add(
                 "destination_connection",
@@ -126,13 +143,16 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
                 "check source.host/port/user/password and that this network can reach the server"
                     .to_string()
             };
+            if e.class() == Class::Connection {
+                unreachable = Some(format!("source: {e}"));
+            }
             items.add(
                 "source_connection",
                 Status::Failed,
                 format!("cannot connect to {}: {e}", ctx.source.addr()),
                 fix,
             );
-            return items.report();
+            return items.report_with(unreachable);
         }
     };
 
@@ -146,7 +166,7 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
                 "check the source server",
             );
             mysql::close(conn).await;
-            return items.report();
+            return items.report_with(unreachable);
         }
     };
     check_version(&mut items, &info);
@@ -192,7 +212,7 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
                 "check source.database and the SELECT privilege",
             );
             mysql::close(conn).await;
-            return items.report();
+            return items.report_with(unreachable);
         }
     };
     if cfg.has(MigrationType::Incremental) && cfg.heartbeat.enabled {
@@ -290,7 +310,7 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
         check_table_count(&mut items, ctx, &mappings, &existing);
         check_conflicts(&mut items, ctx, &mappings, &existing, &ours).await;
     }
-    items.report()
+    items.report_with(unreachable)
 }
 
 /// `heartbeat.enabled`: the user must be able to write (and, the first time, create) the

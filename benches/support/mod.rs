@@ -192,3 +192,11 @@ pub async fn read_and_render(
         }
     }
 }
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`): printed next to wall-clock
+/// figures taken on a shared machine.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}

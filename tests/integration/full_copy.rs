@@ -418,3 +418,156 @@ async fn update_row_verify_compares_the_mapped_columns() {
     assert_eq!((v.matched, v.different), (4, 1), "{v:?}");
     assert_eq!(v.mismatched, vec!["users id=3: different".to_string()]);
 }
+
+/// A migration of a 3,000-row table (ids 1..=3000, pages of 100) into a server of its own that
+/// answers every request after `latency`, so a chunk has pages in flight: page k+1 is sent
+/// while page k's requests wait.
+async fn pipelined(
+    prefix: &str,
+    latency: Duration,
+) -> (tablestore_server::RunningServer, Context, String) {
+    let db = MariaDb::shared();
+    let d = db.fresh_database(prefix).await;
+    db.exec(&format!(
+        "CREATE TABLE `{d}`.t (id INT PRIMARY KEY, v VARCHAR(20))"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO `{d}`.t SELECT seq, CONCAT('v', seq) FROM `{d}`.seq_1_to_3000"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut scfg = tablestore_server::ServerConfig::local(dir.path());
+    scfg.chaos = Some(tablestore_server::ChaosConfig::new(0.0, latency, Some(7)).unwrap());
+    let srv = tablestore_server::start(scfg).await.unwrap();
+    std::mem::forget(dir); // the server's files live as long as the test process
+    let mut cfg = config(db, &d, std::path::Path::new("unused"));
+    cfg.destination.endpoint = srv.endpoint();
+    cfg.full.page_rows = 100;
+    cfg.dirty_data = DirtyDataPolicy::Block;
+    let ctx = context(cfg).await;
+    steps::create_schema(&ctx).await.unwrap();
+    steps::begin(&ctx, "pipe").await.unwrap();
+    let plan = steps::plan::plan_chunks(&ctx).await.unwrap();
+    assert_eq!(plan.total_chunks, 1);
+    (srv, ctx, d)
+}
+
+/// The chunk's saved progress must never run ahead of the destination: with ids 1..=N copied
+/// in key order, `rows` saved means ids 1..=rows are all there. Returns the saved rows.
+async fn assert_progress_is_written(ctx: &Context) -> u64 {
+    let store = steps::lifecycle::state_store(ctx);
+    let chunk = store.chunk(0).await.unwrap().unwrap();
+    assert_eq!(chunk.cursor.is_some(), chunk.rows > 0, "{chunk:?}");
+    let present: std::collections::HashSet<i64> = all_rows(ctx, "t", &["id"])
+        .await
+        .iter()
+        .map(|r| match r.primary_key.columns()[0].value {
+            tablestore::PkValue::Integer(i) => i,
+            ref other => panic!("key {other:?}"),
+        })
+        .collect();
+    let missing: Vec<u64> = (1..=chunk.rows)
+        .filter(|i| !present.contains(&(*i as i64)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "cursor saved past rows never written: {} missing, first {:?}",
+        missing.len(),
+        missing.first()
+    );
+    chunk.rows
+}
+
+async fn finish_and_check(ctx: &Context) {
+    loop {
+        let out = steps::copy::copy_chunk(ctx, 0, Some("pipe")).await.unwrap();
+        if out.done {
+            // Counted once each, whatever was interrupted and sent again.
+            assert_eq!(out.rows, 3000);
+            break;
+        }
+    }
+    assert_eq!(all_rows(ctx, "t", &["id"]).await.len(), 3000);
+    let v = steps::verify::verify(ctx, None).await.unwrap();
+    assert!(v.is_clean() && v.matched == 3000, "{v:?}");
+}
+
+/// Writes fail from the middle of the chunk on (every BulkImport after the 40th is refused,
+/// so the oldest page in flight fails while a newer one was sent after it): the copy stops
+/// with its cursor at the last page fully written, and the resumed copy writes every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_page_with_a_newer_page_in_flight_resumes_without_gaps() {
+    let (srv, ctx, _d) = pipelined("fc_pipe_fail", Duration::from_millis(10)).await;
+    srv.faults().fail_action_after(
+        "BulkImport",
+        40,
+        100_000,
+        tablestore_server::Fault::Error {
+            code: "OTSParameterInvalid".into(),
+            message: "refused by the test".into(),
+        },
+    );
+    let e = steps::copy::copy_chunk(&ctx, 0, Some("pipe"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.name, ErrorName::DirtyData, "{e}");
+    let saved = assert_progress_is_written(&ctx).await;
+    // 40 requests of ~12 rows (8 lanes) are ~5 pages: the failure is mid-chunk.
+    assert!(saved > 0 && saved < 3000, "saved {saved}");
+    srv.faults().clear();
+    finish_and_check(&ctx).await;
+}
+
+/// Runs the chunk's copy on a runtime of its own and, after `stop`, shuts that runtime down
+/// with every task on it (the copy, the writer's lanes, their requests not yet answered), as
+/// a killed process stops. Some(done) when the copy returned first.
+fn run_then_kill(ctx: &Context, stop: Duration) -> Option<bool> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let out = rt.block_on(async {
+                let run = steps::copy::copy_chunk(ctx, 0, Some("pipe"));
+                tokio::time::timeout(stop, run).await.ok()
+            });
+            rt.shutdown_background();
+            out.map(|o| o.unwrap().done)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// The copy is stopped (its runtime shut down, as a killed Lambda stops) at many points while
+/// pages are in flight; after each stop the saved cursor has nothing unwritten behind it, and
+/// the resumed copies end with every row, counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_killed_with_pages_in_flight_loses_nothing() {
+    let (_srv, ctx, _d) = pipelined("fc_pipe_kill", Duration::from_millis(15)).await;
+    // Stops come later each time one found no new progress (a slow, loaded machine needs
+    // longer to reach its first page); four stops mid-chunk are enough.
+    let (mut saved, mut mid_chunk, mut stop) = (0, 0, Duration::from_millis(20));
+    for _ in 0..40 {
+        if let Some(done) = run_then_kill(&ctx, stop) {
+            assert!(done);
+            break;
+        }
+        let now = assert_progress_is_written(&ctx).await;
+        assert!(now >= saved, "progress went back: {saved} -> {now}");
+        if now > saved && now < 3000 {
+            mid_chunk += 1;
+        } else {
+            stop = stop * 3 / 2;
+        }
+        saved = now;
+        if mid_chunk >= 4 {
+            break;
+        }
+    }
+    assert!(mid_chunk >= 2, "only {mid_chunk} stops fell mid-chunk");
+    finish_and_check(&ctx).await;
+}

@@ -40,6 +40,8 @@ impl Fault {
 #[derive(Debug)]
 struct Entry {
     action: Option<String>,
+    /// Matching requests let through before the fault applies.
+    skip: usize,
     remaining: usize,
     fault: Fault,
 }
@@ -62,6 +64,22 @@ impl FaultInjector {
     /// The next `n` requests of `action` (e.g. "BatchWriteRow") fail with `fault`.
     pub fn fail_next_action(&self, action: &str, n: usize, fault: Fault) {
         self.push(Some(action.to_owned()), n, fault);
+    }
+
+    /// The `n` requests of `action` after the next `skip` ones fail with `fault`: a failure
+    /// in the middle of a run, at a point fixed in advance.
+    pub fn fail_action_after(&self, action: &str, skip: usize, n: usize, fault: Fault) {
+        if n == 0 {
+            return;
+        }
+        if let Ok(mut q) = self.queue.lock() {
+            q.push_back(Entry {
+                action: Some(action.to_owned()),
+                skip,
+                remaining: n,
+                fault,
+            });
+        }
     }
 
     /// Empties the queue (the chaos mode stays as it is).
@@ -108,6 +126,7 @@ impl FaultInjector {
         if let Ok(mut q) = self.queue.lock() {
             q.push_back(Entry {
                 action,
+                skip: 0,
                 remaining: n,
                 fault,
             });
@@ -139,6 +158,10 @@ impl FaultInjector {
             .iter()
             .position(|e| e.action.as_deref().is_none_or(|a| a == action))?;
         let entry = q.get_mut(pos)?;
+        if entry.skip > 0 {
+            entry.skip -= 1;
+            return None;
+        }
         entry.remaining -= 1;
         let fault = entry.fault.clone();
         if entry.remaining == 0 {
@@ -160,6 +183,17 @@ mod tests {
         assert_eq!(f.take("PutRow"), Some(Fault::DropConnection));
         assert_eq!(f.take("PutRow"), Some(Fault::DropConnection));
         assert_eq!(f.take("PutRow"), None);
+    }
+
+    #[test]
+    fn fails_after_skipping() {
+        let f = FaultInjector::default();
+        f.fail_action_after("BulkImport", 2, 1, Fault::DropConnection);
+        assert_eq!(f.take("PutRow"), None);
+        assert_eq!(f.take("BulkImport"), None);
+        assert_eq!(f.take("BulkImport"), None);
+        assert_eq!(f.take("BulkImport"), Some(Fault::DropConnection));
+        assert_eq!(f.take("BulkImport"), None);
     }
 
     #[test]

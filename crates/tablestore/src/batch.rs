@@ -10,11 +10,14 @@
 //! while requests wait for a slot and the service keeps up, halved when it throttles; so a
 //! distant service (tens of ms per request) gets enough requests in flight by itself.
 //! Rows that fail retriably are re-sent (only those rows) before the lane moves on; rows that
-//! fail permanently are handed back in the flush report for the dirty-data policy. A request
+//! fail permanently are handed back in the flush report for the dirty-data policy.
+//! `mark` acknowledges a prefix of the rows without stopping the lanes: a copy writes page
+//! k+1 while page k's requests are still out, and moves its cursor when page k's mark
+//! resolves (marks resolve in order, each after every request before it has landed). A request
 //! the service rejects as a whole (a 4xx) is split in halves until the offending rows are
 //! isolated, so one bad row never fails its neighbours.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -106,7 +109,41 @@ enum LaneMsg {
     Row(BatchRow, u64),
     /// Rows and their `key_hash`es, in order.
     Rows(Vec<(BatchRow, u64)>),
-    Flush(oneshot::Sender<Result<FlushReport, Error>>),
+    /// Acknowledge every row queued before this message (see `BatchWriter::mark`).
+    Mark(oneshot::Sender<Result<FlushReport, Error>>),
+}
+
+/// Resolves when every row written before its `BatchWriter::mark` call is acknowledged.
+pub struct Ack {
+    waits: Vec<oneshot::Receiver<Result<FlushReport, Error>>>,
+}
+
+impl Ack {
+    /// The rows acknowledged between the previous mark (or flush) and this one; Err as
+    /// `BatchWriter::flush`.
+    pub async fn wait(self) -> Result<FlushReport, Error> {
+        let mut total = FlushReport::default();
+        let mut first_err = None;
+        for w in self.waits {
+            match w.await {
+                Ok(Ok(r)) => total.absorb(r),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(stopped());
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+}
+
+fn stopped() -> Error {
+    Error::InvalidRequest("batch writer lane stopped".into())
 }
 
 /// See the module docs. Cloning is not offered: one writer feeds one set of lanes.
@@ -137,8 +174,9 @@ impl BatchWriter {
                 keys: HashSet::default(),
                 inflight: JoinSet::new(),
                 inflight_keys: HashSet::default(),
-                report: FlushReport::default(),
-                fatal: None,
+                epochs: VecDeque::from([Epoch::default()]),
+                broken: false,
+                poisoned: false,
             };
             tasks.push(tokio::spawn(lane.run(rx)));
             lanes.push(tx);
@@ -202,32 +240,20 @@ impl BatchWriter {
     /// the call is acknowledged or listed in `failed`. Err means some rows' fate is unknown:
     /// do not checkpoint past them.
     pub async fn flush(&self) -> Result<FlushReport, Error> {
+        self.mark().await?.wait().await
+    }
+
+    /// Closes the open batches and returns an [`Ack`] for every row written so far, without
+    /// waiting: rows written after the mark are sent meanwhile. Reports of successive marks
+    /// do not overlap; a failed request fails its mark and every later one.
+    pub async fn mark(&self) -> Result<Ack, Error> {
         let mut waits = Vec::with_capacity(self.lanes.len());
         for l in &self.lanes {
             let (tx, rx) = oneshot::channel();
-            l.send(LaneMsg::Flush(tx))
-                .await
-                .map_err(|_| Error::InvalidRequest("batch writer lane stopped".into()))?;
+            l.send(LaneMsg::Mark(tx)).await.map_err(|_| stopped())?;
             waits.push(rx);
         }
-        let mut total = FlushReport::default();
-        let mut first_err = None;
-        for w in waits {
-            match w.await {
-                Ok(Ok(r)) => total.absorb(r),
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
-                }
-                Err(_) => {
-                    first_err
-                        .get_or_insert(Error::InvalidRequest("batch writer lane stopped".into()));
-                }
-            }
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(total),
-        }
+        Ok(Ack { waits })
     }
 
     /// Flushes and stops the lanes.
@@ -276,34 +302,55 @@ struct Lane {
     batch_bytes: usize,
     /// `key_hash` of each row in `batch`.
     keys: HashSet<u64, foldhash::fast::RandomState>,
-    /// Requests sent and not yet answered (with their retries).
-    inflight: JoinSet<Sent>,
+    /// Requests sent and not yet answered (with their retries), tagged with their epoch.
+    inflight: JoinSet<(u64, Sent)>,
     /// `key_hash`es of the rows sent since the lane last had nothing in flight.
     inflight_keys: HashSet<u64, foldhash::fast::RandomState>,
+    /// The rows between two marks, oldest first, numbered in a row; the last one is open
+    /// (no mark yet). Answered marks leave the front.
+    epochs: VecDeque<Epoch>,
+    /// A request failed: rows sent after it are dropped (their fate would not be reported
+    /// in order) and their epoch fails. Cleared at the next mark.
+    broken: bool,
+    /// A request task panicked: which epoch it belonged to is lost, so every mark fails.
+    poisoned: bool,
+}
+
+/// What the requests of one epoch (the rows between two marks) came to.
+#[derive(Default)]
+struct Epoch {
+    /// Epoch number (marks seen before it).
+    id: u64,
+    outstanding: usize,
     report: FlushReport,
-    /// A request-level failure: rows' fate unknown; reported at the next flush.
+    /// A request-level failure, or rows dropped after one: some rows' fate unknown.
     fatal: Option<Error>,
+    /// The mark that closed it; None while it is open.
+    reply: Option<oneshot::Sender<Result<FlushReport, Error>>>,
 }
 
 impl Lane {
     async fn run(mut self, mut rx: mpsc::Receiver<LaneMsg>) {
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                LaneMsg::Row(row, hash) => self.push(row, hash).await,
-                LaneMsg::Rows(rows) => {
-                    for (row, hash) in rows {
-                        self.push(row, hash).await;
+        loop {
+            tokio::select! {
+                // Answers first, so marks resolve as soon as their requests land.
+                biased;
+                Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                    self.absorb(done);
+                }
+                msg = rx.recv() => match msg {
+                    Some(LaneMsg::Row(row, hash)) => self.push(row, hash).await,
+                    Some(LaneMsg::Rows(rows)) => {
+                        for (row, hash) in rows {
+                            self.push(row, hash).await;
+                        }
                     }
-                }
-                LaneMsg::Flush(reply) => {
-                    self.send_batch().await;
-                    self.drain().await;
-                    let report = std::mem::take(&mut self.report);
-                    let _ = reply.send(match self.fatal.take() {
-                        Some(e) => Err(e),
-                        None => Ok(report),
-                    });
-                }
+                    Some(LaneMsg::Mark(reply)) => {
+                        self.send_batch().await;
+                        self.close_epoch(reply);
+                    }
+                    None => break,
+                },
             }
         }
         self.send_batch().await;
@@ -314,13 +361,14 @@ impl Lane {
         let len = encoded_row_len(&row, self.opts.api);
         let overhead = table_overhead(&row.table);
         if len + overhead > self.opts.max_bytes {
-            self.report.failed.push(FailedRow {
-                error: ServiceError::parameter_invalid(format!(
-                    "The row is {len} bytes encoded, over the {} byte request limit.",
-                    self.opts.max_bytes
-                )),
-                row,
-            });
+            let error = ServiceError::parameter_invalid(format!(
+                "The row is {len} bytes encoded, over the {} byte request limit.",
+                self.opts.max_bytes
+            ));
+            self.open_epoch()
+                .report
+                .failed
+                .push(FailedRow { row, error });
             return;
         }
         let new_table = !self.tables.contains(&row.table);
@@ -349,6 +397,51 @@ impl Lane {
         }
     }
 
+    /// The epoch rows are written into now (there is always one).
+    fn open_epoch(&mut self) -> &mut Epoch {
+        if self.epochs.is_empty() {
+            self.epochs.push_back(Epoch::default());
+        }
+        let last = self.epochs.len() - 1;
+        &mut self.epochs[last]
+    }
+
+    /// A mark: the open epoch is closed and a new one opened.
+    fn close_epoch(&mut self, reply: oneshot::Sender<Result<FlushReport, Error>>) {
+        let open = self.open_epoch();
+        open.reply = Some(reply);
+        let id = open.id + 1;
+        self.epochs.push_back(Epoch {
+            id,
+            ..Epoch::default()
+        });
+        self.broken = false;
+        self.resolve();
+    }
+
+    /// Answers the marks whose requests, and every earlier one, have all landed.
+    fn resolve(&mut self) {
+        while let Some(front) = self.epochs.front() {
+            let done = front.reply.is_some() && (front.outstanding == 0 || self.poisoned);
+            if !done {
+                break;
+            }
+            let Some(e) = self.epochs.pop_front() else {
+                break;
+            };
+            let answer = match (e.fatal, self.poisoned) {
+                (Some(err), _) => Err(err),
+                (None, true) => Err(Error::InvalidRequest(
+                    "batch writer request task failed".into(),
+                )),
+                (None, false) => Ok(e.report),
+            };
+            if let Some(reply) = e.reply {
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
     async fn send_batch(&mut self) {
         if self.batch.is_empty() {
             return;
@@ -365,36 +458,61 @@ impl Lane {
         while self.inflight.len() >= self.opts.lane_depth.max(1) {
             self.join_one().await;
         }
-        if self.fatal.is_some() {
-            // Fate of earlier rows unknown: the flush fails; drop instead of reordering.
+        if self.broken {
+            // Fate of earlier rows unknown: this epoch fails; drop instead of reordering.
+            let open = self.open_epoch();
+            open.fatal.get_or_insert(Error::InvalidRequest(
+                "rows not sent: an earlier batch request failed".into(),
+            ));
             return;
         }
-        self.report.bytes_written += bytes;
         self.inflight_keys.extend(keys);
+        let open = self.open_epoch();
+        open.report.bytes_written += bytes;
+        open.outstanding += 1;
+        let epoch = open.id;
         let (client, opts, permits) =
             (self.client.clone(), self.opts.clone(), self.permits.clone());
         self.inflight
-            .spawn(async move { send_rows(&client, &opts, &permits, batch).await });
+            .spawn(async move { (epoch, send_rows(&client, &opts, &permits, batch).await) });
+    }
+
+    /// Takes in the outcome of one request.
+    fn absorb(&mut self, done: Result<(u64, Sent), tokio::task::JoinError>) {
+        match done {
+            Ok((epoch, sent)) => {
+                if sent.fatal.is_some() {
+                    self.broken = true;
+                }
+                let front = self.epochs.front().map_or(0, |e| e.id);
+                let at = epoch.checked_sub(front).map(|i| i as usize);
+                match at.and_then(|i| self.epochs.get_mut(i)) {
+                    Some(e) => {
+                        e.outstanding = e.outstanding.saturating_sub(1);
+                        e.report.absorb(sent.report);
+                        if let Some(err) = sent.fatal {
+                            e.fatal.get_or_insert(err);
+                        }
+                    }
+                    // An epoch resolves only once its requests are in: unreachable.
+                    None => self.poisoned = true,
+                }
+            }
+            Err(_) => {
+                self.broken = true;
+                self.poisoned = true;
+            }
+        }
+        if self.inflight.is_empty() {
+            self.inflight_keys.clear();
+        }
+        self.resolve();
     }
 
     /// Waits for one request in flight and takes in its outcome.
     async fn join_one(&mut self) {
-        match self.inflight.join_next().await {
-            Some(Ok(sent)) => {
-                self.report.absorb(sent.report);
-                if let Some(e) = sent.fatal {
-                    self.fatal.get_or_insert(e);
-                }
-            }
-            Some(Err(e)) => {
-                self.fatal.get_or_insert(Error::InvalidRequest(format!(
-                    "batch writer request task failed: {e}"
-                )));
-            }
-            None => {}
-        }
-        if self.inflight.is_empty() {
-            self.inflight_keys.clear();
+        if let Some(done) = self.inflight.join_next().await {
+            self.absorb(done);
         }
     }
 

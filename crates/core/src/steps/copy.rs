@@ -1,9 +1,11 @@
-//! `copy_chunk`: copies one primary-key range (design §5). Keyset pages are read while the
-//! previous page is being written; the chunk's cursor is saved only after every write of a
-//! page was acknowledged, so an interrupted copy resumes without losing or repeating work
-//! (and a repeat would be harmless: writes are keyed). It stops at its time budget with
+//! `copy_chunk`: copies one primary-key range (design §5). Keyset pages are read and sent
+//! while up to `PAGES_IN_FLIGHT` earlier pages are being written; the chunk's cursor moves past
+//! a page only after every write of it (and of every page before it) was acknowledged, so an
+//! interrupted copy resumes without losing or repeating work (and a repeat would be
+//! harmless: writes are keyed). It stops at its time budget with
 //! `done: false`; a finished chunk is skipped.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,7 @@ use crate::mysql::chunk_reader::{read_page, KeyValue, PageQuery};
 use crate::mysql::{self, describe_table, Conn};
 use crate::state::{unix_millis, ChunkRecord, ChunkStatus, DirtyRecord, StateStore};
 use crate::throttle::Throttle;
-use tablestore::batch::{BatchOptions, BatchWriter, FailedRow, WriteApi};
+use tablestore::batch::{Ack, BatchOptions, BatchWriter, FailedRow, WriteApi};
 use tablestore::client::BatchRow;
 use tablestore::{PkValue, PrimaryKey};
 
@@ -151,6 +153,21 @@ pub fn chunk_query(
 /// Rows converted before they are handed to the writer's lanes in one go.
 const HANDOFF_ROWS: usize = 1000;
 
+/// Pages written and not yet acknowledged, per chunk. Two hide a round trip: page k+1 is read,
+/// converted and sent while page k's requests are out. Memory per chunk stays under
+/// (PAGES_IN_FLIGHT + 1) x `full.page_rows` rows: the pages in the writer and the one read.
+const PAGES_IN_FLIGHT: usize = 2;
+
+/// A page handed to the writer, waiting for its acknowledgement.
+struct SentPage {
+    ack: Ack,
+    rows: u64,
+    bytes: u64,
+    last_key: Option<KeyValue>,
+    /// The chunk ends with this page.
+    last: bool,
+}
+
 async fn copy_pages(
     ctx: &Context,
     store: &StateStore,
@@ -176,11 +193,10 @@ async fn copy_pages(
     throttle.query().await;
     let mut page = read_page(conn, &db, &query).await?;
     let table: Arc<str> = mapping.target_name.as_str().into();
+    let mut sent: VecDeque<SentPage> = VecDeque::with_capacity(PAGES_IN_FLIGHT);
     loop {
         let last = page.is_last(&query);
         let next_query = page.last_key.clone().map(|k| query.after(k));
-        let rows = page.rows.len() as u64;
-        let bytes = page.bytes;
         let mut changes = Vec::with_capacity(HANDOFF_ROWS.min(page.rows.len()));
         for row in &page.rows {
             match converter.encode_change(row, cfg.write_mode) {
@@ -207,50 +223,79 @@ async fn copy_pages(
             }
         }
         writer.write_all(changes).await.map_err(StepError::from)?;
-        // Write this page while the next one is read.
-        let read_next = async {
-            match (&next_query, last) {
-                (Some(q), false) => {
-                    throttle.query().await;
-                    read_page(conn, &db, q).await.map(Some)
-                }
-                _ => Ok(None),
-            }
+        let done = last || next_query.is_none();
+        sent.push_back(SentPage {
+            ack: writer.mark().await.map_err(StepError::from)?,
+            rows: page.rows.len() as u64,
+            bytes: page.bytes,
+            last_key: page.last_key.take(),
+            last: done,
+        });
+        drop(page);
+        let next_query = match next_query {
+            Some(q) if !done && Instant::now() < deadline => q,
+            // The chunk is read (or the budget spent): what is sent is acknowledged below.
+            _ => break,
         };
-        let (flushed, next_page) = tokio::join!(writer.flush(), read_next);
-        let report = flushed.map_err(StepError::from)?;
-        for f in &report.failed {
-            dirty += 1;
-            record_failed_row(ctx, store, &mapping.source_name, f).await?;
+        // Read the next page while the pages sent are written; once PAGES_IN_FLIGHT are
+        // out, the oldest must be acknowledged (and checkpointed) before another is sent.
+        let read_next = async {
+            throttle.query().await;
+            read_page(conn, &db, &next_query).await
+        };
+        let settle = async {
+            if sent.len() >= PAGES_IN_FLIGHT {
+                if let Some(p) = sent.pop_front() {
+                    return settle_page(ctx, store, &mapping.source_name, chunk, p)
+                        .await
+                        .map(Some);
+                }
+            }
+            Ok(None)
+        };
+        let (next_page, settled) = tokio::join!(read_next, settle);
+        if let Some((n, rows, bytes)) = settled? {
+            dirty += n;
+            throttle.rows_and_bytes(rows, bytes).await;
         }
-        // Every write of the page is acknowledged: the cursor may move past it.
-        chunk.rows += rows;
-        chunk.bytes += bytes;
-        if let Some(k) = &page.last_key {
-            chunk.cursor =
-                Some(serde_json::to_value(k).map_err(|e| StepError::fatal(e.to_string()))?);
-        }
-        if last || next_query.is_none() {
-            chunk.status = ChunkStatus::Done;
-        }
-        store.save_chunk_progress(chunk).await?;
+        page = next_page?;
+        query = next_query;
+    }
+    // Pages still out, oldest first: each checkpoint only after its own acknowledgement.
+    while let Some(p) = sent.pop_front() {
+        let (n, rows, bytes) = settle_page(ctx, store, &mapping.source_name, chunk, p).await?;
+        dirty += n;
         throttle.rows_and_bytes(rows, bytes).await;
-        if chunk.status == ChunkStatus::Done {
-            break;
-        }
-        match next_page? {
-            Some(p) => page = p,
-            None => break,
-        }
-        if let Some(q) = next_query {
-            query = q;
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
     }
     let _ = writer.close().await;
     Ok(dirty)
+}
+
+/// Waits for a sent page's acknowledgement, applies the dirty-data policy to the rows the
+/// destination refused, and moves the chunk's cursor past the page. Returns the dirty rows,
+/// the page's rows and bytes.
+async fn settle_page(
+    ctx: &Context,
+    store: &StateStore,
+    table: &str,
+    chunk: &mut ChunkRecord,
+    page: SentPage,
+) -> Result<(u64, u64, u64), StepError> {
+    let report = page.ack.wait().await.map_err(StepError::from)?;
+    for f in &report.failed {
+        record_failed_row(ctx, store, table, f).await?;
+    }
+    // Every write of the page (and of every page before it) is acknowledged.
+    chunk.rows += page.rows;
+    chunk.bytes += page.bytes;
+    if let Some(k) = &page.last_key {
+        chunk.cursor = Some(serde_json::to_value(k).map_err(|e| StepError::fatal(e.to_string()))?);
+    }
+    if page.last {
+        chunk.status = ChunkStatus::Done;
+    }
+    store.save_chunk_progress(chunk).await?;
+    Ok((report.failed.len() as u64, page.rows, page.bytes))
 }
 
 pub fn writer_options(ctx: &Context) -> BatchOptions {

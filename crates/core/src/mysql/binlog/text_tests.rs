@@ -281,7 +281,12 @@ proptest! {
 }
 
 /// DATETIME2: 1 sign bit, year*13+month 17 bits, day 5, hour 5, minute 6, second 6; fraction.
-fn datetime2_bin(y: u64, mo: u64, d: u64, h: u64, mi: u64, s: u64, us: u64, fsp: u32) -> Vec<u8> {
+fn datetime2_bin(
+    (y, mo, d): (u64, u64, u64),
+    (h, mi, s): (u64, u64, u64),
+    us: u64,
+    fsp: u32,
+) -> Vec<u8> {
     let ym = y * 13 + mo;
     let int = (ym << 22 | d << 17 | h << 12 | mi << 6 | s) + 0x80_0000_0000;
     let mut out = int.to_be_bytes()[3..].to_vec();
@@ -304,7 +309,7 @@ fn date_datetime2_timestamp2_and_year() {
     assert_eq!(text(&[0, 0, 0], &date), "0000-00-00");
     let dt = col(MYSQL_TYPE_DATETIME2, &[6]);
     assert_eq!(
-        text(&datetime2_bin(2024, 5, 1, 12, 30, 0, 123_456, 6), &dt),
+        text(&datetime2_bin((2024, 5, 1), (12, 30, 0), 123_456, 6), &dt),
         "2024-05-01 12:30:00.123456"
     );
     // DATETIME(6) '9999-12-31 23:59:59.999999', bytes worked out by hand.
@@ -314,13 +319,13 @@ fn date_datetime2_timestamp2_and_year() {
     );
     let dt0 = col(MYSQL_TYPE_DATETIME2, &[0]);
     assert_eq!(
-        text(&datetime2_bin(0, 0, 0, 0, 0, 0, 0, 0), &dt0),
+        text(&datetime2_bin((0, 0, 0), (0, 0, 0), 0, 0), &dt0),
         "0000-00-00 00:00:00"
     );
     for fsp in 1..=6u32 {
         let c = col(MYSQL_TYPE_DATETIME2, &[fsp as u8]);
         let keep = 10u64.pow(6 - fsp);
-        let raw = datetime2_bin(1000, 1, 1, 0, 0, 0, 987_654 / keep * keep, fsp);
+        let raw = datetime2_bin((1000, 1, 1), (0, 0, 0), 987_654 / keep * keep, fsp);
         let expected = format!("1000-01-01 00:00:00.{}", &"987654"[..fsp as usize]);
         assert_eq!(text(&raw, &c), expected);
     }

@@ -12,13 +12,13 @@ use crate::chunk_reader::{
     all_types_mapping_with, key, load_all_types, page_all, reader, ALL_TYPES, ALL_TYPES_OVERRIDES,
 };
 use crate::harness::mariadb::{MariaDb, USER};
-use mysql_async::binlog::value::BinlogValue;
-use mysql_async::Value;
+use mysql_async::prelude::Queryable;
 use tsmigrate_core::config::{ColumnType, FloatPrecision, WriteMode};
 use tsmigrate_core::error::{Class, ErrorName};
 use tsmigrate_core::mapping::convert::{select_list, RowConverter};
 use tsmigrate_core::mysql::binlog::{
-    read_batch, text_row, Batch, Bounds, Position, RowsKind, Stop, TableFilter,
+    read_batch, render, text_row, Batch, Bounds, Image, Position, RowsKind, Stop, TableFilter,
+    TableMeta,
 };
 use tsmigrate_core::mysql::{
     self, binary_logs, binlog_position, server_info, ConnectOptions, PageQuery, SourceError,
@@ -85,12 +85,18 @@ async fn read(
         .unwrap_or_else(|e| panic!("read_batch from {start}: {e}"))
 }
 
-fn int(v: &Option<BinlogValue<'_>>) -> i64 {
-    match v {
-        Some(BinlogValue::Value(Value::Int(i))) => *i,
-        Some(BinlogValue::Value(Value::UInt(u))) => i64::try_from(*u).expect("fits"),
-        other => panic!("not an integer: {other:?}"),
-    }
+/// Column `i` of `image` as the full copy's text (`None` for NULL).
+fn text(image: &Image, table: &TableMeta, i: usize) -> Option<String> {
+    let v = image.get(i).expect("the column is in the image");
+    render(v, &table.columns[i])
+        .unwrap_or_else(|e| panic!("column {i}: {e}"))
+        .map(|b| String::from_utf8(b).expect("UTF-8"))
+}
+
+fn int(image: &Image, table: &TableMeta, i: usize) -> i64 {
+    text(image, table, i)
+        .and_then(|t| t.parse().ok())
+        .expect("an integer")
 }
 
 /// `(kind, id)` of every change of `db`, in log order.
@@ -101,7 +107,7 @@ fn changes(batches: &[Batch]) -> Vec<(RowsKind, i64)> {
         .flat_map(|t| &t.changes)
         .map(|c| {
             let image = c.after.as_ref().or(c.before.as_ref()).expect("an image");
-            (c.kind, int(&image[0]))
+            (c.kind, int(image, &c.table, 0))
         })
         .collect()
 }
@@ -166,13 +172,14 @@ async fn a_batch_holds_the_committed_transactions_of_its_tables_only() {
         .collect();
     assert_eq!(names, vec![Some("id".to_owned()), Some("v".to_owned())]);
     assert_eq!(update.table.primary_key, vec![0]);
+    let (before, after) = (update.before.as_ref(), update.after.as_ref());
     assert_eq!(
-        update.before.as_ref().map(|b| b[1].clone()),
-        Some(Some(BinlogValue::Value(Value::Bytes(b"b".to_vec()))))
+        before.map(|b| text(b, &update.table, 1)),
+        Some(Some("b".to_owned()))
     );
     assert_eq!(
-        update.after.as_ref().map(|a| a[1].clone()),
-        Some(Some(BinlogValue::Value(Value::Bytes(b"bb".to_vec()))))
+        after.map(|a| text(a, &update.table, 1)),
+        Some(Some("bb".to_owned()))
     );
     assert!(batch.gtid.is_some(), "MariaDB GTID position recorded");
 }
@@ -260,28 +267,16 @@ async fn values_arrive_typed_by_the_table_map() {
         .next()
         .expect("the insert");
     let row = change.after.as_ref().expect("after image");
+    let t = &change.table;
     assert_eq!(
-        row[0],
-        Some(BinlogValue::Value(Value::UInt(u64::MAX))),
+        text(row, t, 0).as_deref(),
+        Some("18446744073709551615"),
         "unsigned by the signedness metadata"
     );
-    assert_eq!(
-        row[1],
-        Some(BinlogValue::Value(Value::Bytes(
-            b"-12345678901234.123456".to_vec()
-        )))
-    );
-    assert_eq!(
-        row[2],
-        Some(BinlogValue::Value(Value::Int(2))),
-        "ENUM index"
-    );
-    assert_eq!(
-        row[3],
-        Some(BinlogValue::Value(Value::Bytes(vec![0x0d]))),
-        "SET bitmask"
-    );
-    assert_eq!(row[4], Some(BinlogValue::Value(Value::NULL)));
+    assert_eq!(text(row, t, 1).as_deref(), Some("-12345678901234.123456"));
+    assert_eq!(text(row, t, 2).as_deref(), Some("medium"), "ENUM by label");
+    assert_eq!(text(row, t, 3).as_deref(), Some("a,c,d"), "SET by members");
+    assert_eq!(text(row, t, 4), None);
     let t = &change.table;
     assert!(t.columns[0].unsigned && !t.columns[4].unsigned);
     assert_eq!(
@@ -383,9 +378,7 @@ async fn binlog_rows_become_the_same_tablestore_changes_as_copied_rows() {
         format!("USE `{db}`; {ALL_TYPES}")
     })
     .await;
-    // -00:00:01, not -00:00:00.1: mysql_common cannot decode a negative TIME(1) with a
-    // fraction (see a_negative_fractional_time_stops_the_reader_instead_of_going_wrong).
-    load_all_types(server, &database, "-00:00:01").await;
+    load_all_types(server, &database, "-00:00:00.1").await;
 
     let mut conn = reader(server).await;
     // The full copy's overrides, except a FLOAT shown as STRING: the server's own FLOAT text
@@ -443,25 +436,76 @@ async fn binlog_rows_become_the_same_tablestore_changes_as_copied_rows() {
     }
 }
 
-/// mysql_common 0.37 computes a negative TIME(1)/TIME(2) with a fraction through an unsigned
-/// underflow. The reader must stop there (an error naming the position), never pass on a wrong
-/// value: overflow checks are on for mysql_common in every profile (Cargo.toml).
+/// TIME2 stores a negative value with a fraction as the next integer down plus a complement
+/// fraction (MySQL's `my_time_packed_from_binary`); each precision has its own width. Every
+/// value reads back as the server prints it.
 #[tokio::test]
-async fn a_negative_fractional_time_stops_the_reader_instead_of_going_wrong() {
+async fn negative_and_fractional_times_read_as_the_server_prints_them() {
     let server = MariaDb::shared();
     let (opts, db, start) = setup(server, "binlog_time", |db| {
-        format!("CREATE TABLE `{db}`.t (id INT PRIMARY KEY, tm TIME(1))")
+        format!(
+            "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, t0 TIME, t1 TIME(1), t2 TIME(2), \
+             t3 TIME(3), t4 TIME(4), t5 TIME(5), t6 TIME(6))"
+        )
     })
     .await;
-    server
-        .exec(&format!(
-            "INSERT INTO `{db}`.t VALUES (1, '-00:00:00.1'), (2, '12:00:00.5')"
-        ))
-        .await;
-    let err = read_batch(&opts, ID_TIME, &start, &unbounded(), only(&db))
+    let values = [
+        "-00:00:00.1",
+        "-00:00:00.000001",
+        "-00:00:00.99",
+        "-00:00:01.5",
+        "-00:59:59.999",
+        "-12:34:56.789012",
+        "-838:59:58.9",
+        "-838:59:59",
+        "00:00:00",
+        "00:00:00.01",
+        "12:00:00.5",
+        "838:59:58.999999",
+        "-01:00:00.000100",
+    ];
+    let mut inserts = String::new();
+    for (i, v) in values.iter().enumerate() {
+        inserts.push_str(&format!(
+            "INSERT INTO `{db}`.t VALUES ({i}, '{v}', '{v}', '{v}', '{v}', '{v}', '{v}', '{v}');"
+        ));
+    }
+    server.exec(&inserts).await;
+    let columns = ["id", "t0", "t1", "t2", "t3", "t4", "t5", "t6"];
+    let mut conn = mysql::connect(&opts).await.expect("connect");
+    let printed: Vec<Vec<Option<String>>> = conn
+        .query_map(
+            format!(
+                "SELECT CAST(id AS CHAR), CAST(t0 AS CHAR), CAST(t1 AS CHAR), CAST(t2 AS CHAR), \
+                 CAST(t3 AS CHAR), CAST(t4 AS CHAR), CAST(t5 AS CHAR), CAST(t6 AS CHAR) \
+                 FROM `{db}`.t ORDER BY id"
+            ),
+            |row: mysql_async::Row| {
+                (0..8)
+                    .map(|i| row.get::<Option<String>, _>(i).flatten())
+                    .collect()
+            },
+        )
         .await
-        .expect_err("not decodable");
-    assert!(matches!(err, SourceError::BinlogCorrupt { .. }), "{err:?}");
+        .expect("select");
+    mysql::close(conn).await;
+    let batch = read(&opts, ID_TIME, &start, &unbounded(), &db).await;
+    let from_binlog: Vec<Vec<Option<String>>> = batch
+        .transactions
+        .iter()
+        .flat_map(|t| &t.changes)
+        .map(|c| {
+            let after = c.after.as_ref().expect("inserts");
+            text_row(after, &c.table, &columns)
+                .expect("renders")
+                .into_iter()
+                .map(|v| v.map(|b| String::from_utf8(b).expect("UTF-8")))
+                .collect()
+        })
+        .collect();
+    assert_eq!(from_binlog.len(), values.len());
+    assert_eq!(from_binlog, printed);
+    assert_eq!(printed[0][2].as_deref(), Some("-00:00:00.1"));
 }
 
 /// A checkpoint taken before the source restarts is still good after it: the stream goes on

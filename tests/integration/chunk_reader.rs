@@ -151,8 +151,7 @@ fn point(x: f64, y: f64) -> Vec<u8> {
 
 /// The rows of [`every_type_arrives_and_converts_exactly`] (also replayed from the binlog by
 /// `binlog_stream`): every type's edge values, a NULL row, zero dates. `negative_time_fraction`
-/// is the TIME(1) value of the last row (`-00:00:00.1` here; the binlog reader cannot decode a
-/// negative TIME(1) with a fraction yet, see `binlog_stream`).
+/// is the TIME(1) value of the last row (`-00:00:00.1` in both callers).
 pub(crate) async fn load_all_types(db: &MariaDb, database: &str, negative_time_fraction: &str) {
     db.exec(&format!(
         "USE `{database}`; SET NAMES utf8mb4; SET time_zone = '+08:00';

@@ -17,13 +17,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mysql_async::binlog::events::{Event, EventData, GtidEvent, RotateEvent, TableMapEvent};
-use mysql_async::binlog::row::BinlogRow;
-use mysql_async::binlog::value::BinlogValue;
 use mysql_async::binlog::BinlogChecksumAlg;
 
 use super::events::{self, Kind, MariaGtid, QueryKind, RowsKind};
+use super::image::{Layout, RowsReader};
 use super::table::TableMeta;
 use super::Position;
+
+pub use super::image::Image;
 
 /// One row change, values by column index. A column the image leaves out is `None`: the
 /// hidden column of a MySQL functional index always, every non-key column under
@@ -38,9 +39,6 @@ pub struct Change {
     /// The row after (INSERT, UPDATE).
     pub after: Option<Image>,
 }
-
-/// A row image: one entry per column of the table map, `None` where the image has no value.
-pub type Image = Vec<Option<BinlogValue<'static>>>;
 
 /// A statement logged as such (DDL, or SAVEPOINT inside a transaction).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +84,25 @@ pub enum DecodeError {
 /// Which tables' rows to decode (`database`, `table`); rows of others are counted, not read.
 pub type TableFilter = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
+/// A table id's map as last logged: its bytes (to skip decoding an identical map again) and,
+/// when the filter wants the table, its decoded form.
+struct Table {
+    raw: Vec<u8>,
+    mapped: Option<Mapped>,
+}
+
+/// A wanted table's map: its metadata and each column's layout in row images.
+struct Mapped {
+    meta: Arc<TableMeta>,
+    layouts: Vec<Layout>,
+}
+
 /// Decodes events into transactions.
 pub struct Decoder {
     file: String,
     /// The last safe position: the start, or the end of the last boundary.
     safe: Position,
-    tables: HashMap<u64, Option<(TableMapEvent<'static>, Arc<TableMeta>)>>,
+    tables: HashMap<u64, Table>,
     filter: TableFilter,
     in_tx: bool,
     /// MariaDB standalone GTID: the group is one statement and ends with it.
@@ -275,6 +286,17 @@ impl Decoder {
     }
 
     fn table_map(&mut self, ev: &Event) -> Result<Fed, DecodeError> {
+        // Servers log the same map before every statement of a table: decode it once per file
+        // while its id and bytes stay the same.
+        let raw = ev.data();
+        let id = raw
+            .get(..6)
+            .map(|b| b.iter().rev().fold(0u64, |acc, x| acc << 8 | u64::from(*x)));
+        if let Some(cached) = id.and_then(|id| self.tables.get(&id)) {
+            if cached.raw.as_slice() == raw {
+                return Ok(Fed::Continue);
+            }
+        }
         let tme = ev
             .read_event::<TableMapEvent>()
             .map_err(|e| DecodeError::Corrupt(format!("TABLE_MAP event: {e}")))?;
@@ -288,14 +310,20 @@ impl Decoder {
                     tme.table_name()
                 ))
             })?;
-            Some((tme.into_owned(), Arc::new(meta)))
+            let layouts = meta.columns.iter().map(Layout::of).collect();
+            Some(Mapped {
+                meta: Arc::new(meta),
+                layouts,
+            })
         } else {
             None
         };
-        self.tables.insert(table_id, entry);
+        let raw = raw.to_vec();
+        self.tables.insert(table_id, Table { raw, mapped: entry });
         Ok(Fed::Continue)
     }
 
+    /// A row event's rows, read straight from its bytes with the table map decoded once.
     fn rows(&mut self, ev: &Event, kind: RowsKind) -> Result<Fed, DecodeError> {
         let data = match ev.read_data() {
             Ok(Some(EventData::RowsEvent(r))) => r,
@@ -308,51 +336,63 @@ impl Decoder {
                 data.table_id()
             ))
         })?;
-        let Some((tme, meta)) = entry else {
+        let Some(Mapped { meta, layouts }) = &entry.mapped else {
             return Ok(Fed::Continue);
         };
+        let corrupt = |what: String| {
+            DecodeError::Corrupt(format!("a row of {}: {what}", meta.qualified_name()))
+        };
+        let width = usize::try_from(data.num_columns())
+            .ok()
+            .filter(|n| *n <= layouts.len())
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "{} columns in a row event for a table map of {}",
+                    data.num_columns(),
+                    layouts.len()
+                ))
+            })?;
+        // Column indexes of each image, worked out once per event.
+        let before_cols: Vec<usize> = data
+            .columns_before_image()
+            .map(|b| b.iter_ones().filter(|i| *i < width).collect())
+            .unwrap_or_default();
+        let after_cols: Vec<usize> = data
+            .columns_after_image()
+            .map(|b| b.iter_ones().filter(|i| *i < width).collect())
+            .unwrap_or_default();
+        let (has_before, has_after) = match kind {
+            RowsKind::Insert => (false, true),
+            RowsKind::Update => (true, true),
+            RowsKind::Delete => (true, false),
+        };
+        if (has_before && data.columns_before_image().is_none())
+            || (has_after && data.columns_after_image().is_none())
+        {
+            return Err(corrupt(format!(
+                "a {kind:?} event without its column bitmap"
+            )));
+        }
         // Only decoded rows are held until the commit: they are what the cap bounds.
         self.pending_bytes += u64::from(ev.header().event_size());
-        let columns = meta.columns.len();
-        let present = |bits: Option<Vec<bool>>| -> Vec<bool> {
-            (0..columns)
-                .map(|i| {
-                    bits.as_ref()
-                        .and_then(|b| b.get(i).copied())
-                        .unwrap_or(false)
-                })
-                .collect()
-        };
-        let before_cols = present(
-            data.columns_before_image()
-                .map(|b| b.iter().by_vals().collect()),
-        );
-        let after_cols = present(
-            data.columns_after_image()
-                .map(|b| b.iter().by_vals().collect()),
-        );
-        for row in data.rows(tme) {
-            let (before, after) = row.map_err(|e| {
-                DecodeError::Corrupt(format!("a row of {}: {e}", meta.qualified_name()))
-            })?;
-            let change = Change {
+        let mut reader = RowsReader::new(data.rows_data(), layouts);
+        while !reader.done() {
+            let before = if has_before {
+                Some(reader.image(&before_cols).map_err(corrupt)?)
+            } else {
+                None
+            };
+            let after = if has_after {
+                Some(reader.image(&after_cols).map_err(corrupt)?)
+            } else {
+                None
+            };
+            self.current.changes.push(Change {
                 table: meta.clone(),
                 kind,
-                before: before.map(|r| image(r, &before_cols)).transpose()?,
-                after: after.map(|r| image(r, &after_cols)).transpose()?,
-            };
-            let complete = match kind {
-                RowsKind::Insert => change.after.is_some(),
-                RowsKind::Update => change.before.is_some() && change.after.is_some(),
-                RowsKind::Delete => change.before.is_some(),
-            };
-            if !complete {
-                return Err(DecodeError::Corrupt(format!(
-                    "a {kind:?} row of {} without its image",
-                    meta.qualified_name()
-                )));
-            }
-            self.current.changes.push(change);
+                before,
+                after,
+            });
         }
         Ok(Fed::Continue)
     }
@@ -471,32 +511,6 @@ fn empty_transaction(at: &Position) -> Transaction {
         gtid: None,
         timestamp: 0,
     }
-}
-
-/// A row's values by column index: mysql_common's row holds the image's columns in order.
-fn image(mut row: BinlogRow, present: &[bool]) -> Result<Image, DecodeError> {
-    let expected = present.iter().filter(|p| **p).count();
-    if row.len() != expected {
-        return Err(DecodeError::Corrupt(format!(
-            "a row of {} values for an image of {expected} columns",
-            row.len()
-        )));
-    }
-    let mut next = 0usize;
-    present
-        .iter()
-        .map(|&p| {
-            if !p {
-                return Ok(None);
-            }
-            let v = row
-                .take(next)
-                .map(BinlogValue::into_owned)
-                .ok_or_else(|| DecodeError::Corrupt(format!("value {next} missing from a row")))?;
-            next += 1;
-            Ok(Some(v))
-        })
-        .collect()
 }
 
 /// mysql_common keeps each event's CRC32 but never checks it: a damaged event must stop the

@@ -1,8 +1,8 @@
 //! # The binlog source (design §2, §4; reference: mysql-binlog-notes.md)
 //!
 //! A bounded, resumable reader of MySQL and MariaDB binlogs. It knows nothing of Tablestore:
-//! it returns committed transactions of row changes (values as mysql_common decodes them, with
-//! the table map's column metadata) and the position after each.
+//! it returns committed transactions of row changes (row images read straight from the row
+//! events' bytes, with the table map's column metadata) and the position after each.
 //!
 //! - [`stream`]: one batch over the replication protocol ([`read_batch`]): a replica with the
 //!   migration's own server_id, `@mariadb_slave_capability=4` (real GTID events from MariaDB),
@@ -15,8 +15,11 @@
 //!   bodies mysql_common does not parse.
 //! - [`table`]: a TABLE_MAP's column metadata (`binlog_row_metadata=FULL`: names, signedness,
 //!   charsets, ENUM/SET labels, visibility, primary key), decoded once per map.
+//! - [`image`]: row images read from a row event's bytes by that metadata (where each value
+//!   lies; no per-row mysql_common row).
 //! - [`text`]: one conversion contract for both phases: a binlog value as the exact bytes the
-//!   full copy's text-protocol read delivers for it, so `mapping` converts both the same way.
+//!   full copy's text-protocol read delivers for it, so `mapping` converts both the same way;
+//!   each type's binary layout is read here.
 //! - [`json_text`]: MySQL's binary JSON printed as MySQL prints it (for [`text`]).
 //! - `payload`: MySQL's zstd transaction payloads.
 //!
@@ -30,6 +33,7 @@
 pub mod decoder;
 pub mod events;
 pub mod file;
+pub mod image;
 pub mod json_text;
 mod payload;
 pub mod stream;
@@ -41,6 +45,7 @@ use std::fmt;
 pub use decoder::{Change, Image, Statement, TableFilter, Transaction};
 pub use events::RowsKind;
 pub use file::{decode_file, FileBatch};
+pub use image::Value;
 pub use stream::{read_batch, Batch, BatchReader, Bounds, Stop};
 pub use table::{ColumnMeta, TableMeta};
 pub use text::{layout, render, text_row, text_row_at, RowError};

@@ -319,7 +319,11 @@ fn max_total_wait(r: &Value) -> f64 {
 
 fn function_tasks(states: &Value, out: &mut Vec<(String, Value)>) {
     for (name, s) in states.as_object().expect("states") {
-        if s["Type"] == "Task" && s["Resource"].as_str().is_some_and(|r| r.ends_with("FunctionArn}")) {
+        if s["Type"] == "Task"
+            && s["Resource"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("FunctionArn}"))
+        {
             out.push((name.clone(), s.clone()));
         }
         if s["Type"] == "Map" {
@@ -330,8 +334,10 @@ fn function_tasks(states: &Value, out: &mut Vec<(String, Value)>) {
 
 #[test]
 fn every_step_retries_lambda_timeouts_a_few_times_and_its_retries_wait_a_bounded_time() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("statemachine/migration.asl.json");
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("asl")).expect("json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("statemachine/migration.asl.json");
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("asl")).expect("json");
     let mut tasks = Vec::new();
     function_tasks(&doc["States"], &mut tasks);
     assert_eq!(tasks.len(), 8);
@@ -351,12 +357,18 @@ fn every_step_retries_lambda_timeouts_a_few_times_and_its_retries_wait_a_bounded
         for error in ["Lambda.Unknown", "Sandbox.Timedout"] {
             let r = retried(error).unwrap_or_else(|| panic!("{name} does not retry {error}"));
             let attempts = r["MaxAttempts"].as_u64().expect("MaxAttempts");
-            assert!((1..=3).contains(&attempts), "{name}: {attempts} retries of {error}");
+            assert!(
+                (1..=3).contains(&attempts),
+                "{name}: {attempts} retries of {error}"
+            );
         }
         let total: f64 = retry
             .iter()
             .map(|r| {
-                assert!(r["MaxDelaySeconds"].is_number(), "{name}: unbounded back-off {r}");
+                assert!(
+                    r["MaxDelaySeconds"].is_number(),
+                    "{name}: unbounded back-off {r}"
+                );
                 max_total_wait(r)
             })
             .sum();

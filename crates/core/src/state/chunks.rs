@@ -226,7 +226,11 @@ impl StateStore {
 
     /// Writes the plan row (the commit point) once its chunk rows are written; recognises its
     /// own write when the client retried it.
-    pub(super) async fn commit_plan_row(&self, plan: &Plan, plan_id: &str) -> Result<(), StateError> {
+    pub(super) async fn commit_plan_row(
+        &self,
+        plan: &Plan,
+        plan_id: &str,
+    ) -> Result<(), StateError> {
         let plan_row = self.row(
             PLAN_KEY,
             vec![

@@ -196,12 +196,9 @@ async fn run_with_context(
             // thousand tables (tests/integration/runner_scale.rs). A new table may take up to
             // a minute to accept writes: keep that much more in hand.
             let budget = Budget::until(deadline, TABLE_STEP_MARGIN * 2);
-            let out = super::create_schema::create_schema_from(
-                ctx,
-                input.next_table.as_deref(),
-                &budget,
-            )
-            .await?;
+            let out =
+                super::create_schema::create_schema_from(ctx, input.next_table.as_deref(), &budget)
+                    .await?;
             let created = out
                 .tables
                 .iter()

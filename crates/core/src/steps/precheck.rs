@@ -139,7 +139,10 @@ async fn precheck_rest(ctx: &Context, from: &str, budget: &Budget) -> PrecheckSl
             items.add(
                 "source_objects",
                 Status::Failed,
-                format!("cannot list the tables of database '{}': {e}", ctx.config.source.database),
+                format!(
+                    "cannot list the tables of database '{}': {e}",
+                    ctx.config.source.database
+                ),
                 "check source.database and the SELECT privilege",
             );
             return done(items);
@@ -148,8 +151,15 @@ async fn precheck_rest(ctx: &Context, from: &str, budget: &Budget) -> PrecheckSl
     let (mappings, _) = objects::map_all(&selected, &ctx.config);
     let ours = state_store(ctx).created_tables().await.unwrap_or_default();
     let start = super::create_schema::resume_at(&mappings, Some(from));
-    let next_table =
-        check_conflicts(&mut items, ctx, &mappings[start..], budget, &existing, &ours).await;
+    let next_table = check_conflicts(
+        &mut items,
+        ctx,
+        &mappings[start..],
+        budget,
+        &existing,
+        &ours,
+    )
+    .await;
     PrecheckSlice {
         report: items.report(),
         next_table,

@@ -30,5 +30,6 @@ mod server_durability;
 mod server_robustness;
 mod source_tls;
 mod state_store;
+mod steps_resume;
 mod tablestore_client;
 mod where_filter;

@@ -312,7 +312,9 @@ async fn full_and_incremental_with_three_chunks() {
             .collect();
         keys.sort();
         let expected: &[&str] = match resource.as_str() {
-            "Precheck" => &["config"],
+            "Precheck" => &["config", "execution_name", "next_table"],
+            "CreateSchema" => &["config", "execution_name", "lease_owner", "next_table"],
+            "Verify" => &["config", "execution_name", "lease_owner", "progress"],
             "Begin" => &["config", "execution_name", "mode"],
             "BinlogBatch" => &["config", "execution_name", "lease_owner", "mode"],
             "CopyChunk" => &["chunk_index", "config", "execution_name", "lease_owner"],
@@ -337,6 +339,25 @@ async fn full_and_incremental_with_three_chunks() {
         finish[0]["outcome"],
         json!({"status": "continued", "error": null, "next_execution_name": "shop-c1"})
     );
+}
+
+/// Each per-table step is called again with where it stopped until it is done.
+#[tokio::test]
+async fn per_table_steps_are_called_again_where_they_stopped() {
+    let inv = check("steps_over_several_calls").await;
+    let next = |step: &str| -> Vec<Value> {
+        inputs_of(&inv, step)
+            .iter()
+            .map(|i| i["next_table"].clone())
+            .collect()
+    };
+    assert_eq!(next("Precheck"), [Value::Null, json!("t400")]);
+    assert_eq!(next("CreateSchema"), [Value::Null, json!("t600")]);
+    let progress: Vec<Value> = inputs_of(&inv, "Verify")
+        .iter()
+        .map(|i| i["progress"]["next_chunk"].clone())
+        .collect();
+    assert_eq!(progress, [json!(0), json!(1)]);
 }
 
 #[tokio::test]
@@ -436,6 +457,7 @@ async fn every_scenario_is_covered_by_a_test() {
         "invalid_input",
         "stopped",
         "catch_up_finds_running",
+        "steps_over_several_calls",
     ];
     for sc in scenarios()["scenarios"].as_array().unwrap() {
         let name = sc["name"].as_str().unwrap();
@@ -456,7 +478,8 @@ async fn binlog_loop_continues_as_new_until_max_executions() {
         ) -> BoxFuture<'a, Result<Value, TaskError>> {
             let name = input["execution_name"].as_str().unwrap_or("").to_owned();
             let out = match resource {
-                "Precheck" => json!({"passed": true, "items": []}),
+                "Precheck" => json!({"passed": true, "items": [], "done": true,
+                                     "next_table": null, "continued": name != "shop-1"}),
                 "Begin" => {
                     // shop-1 -> shop-c1 -> shop-c2 ...
                     let n: u32 = name

@@ -65,6 +65,7 @@ pub use secret::{
 pub use source::{Managed, SourceConfig, TlsMode};
 pub use validate::{
     ValidationError, ValidationErrors, MAX_BATCHES_PER_EXECUTION, MAX_CHUNKS_PER_EXECUTION,
+    RETRY_MINUTES_MAX,
 };
 
 // ---------------------------------------------------------------------------------------------

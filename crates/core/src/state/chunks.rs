@@ -99,7 +99,7 @@ fn chunk_key(index: u32) -> String {
     format!("{CHUNK_PREFIX}{index:06}")
 }
 
-fn check_index(index: u32) -> Result<(), StateError> {
+pub(super) fn check_index(index: u32) -> Result<(), StateError> {
     if index > MAX_CHUNK_INDEX {
         return Err(StateError::Invalid(format!(
             "chunk index {index} is above {MAX_CHUNK_INDEX}: use larger chunks (full.chunk_rows)"
@@ -108,7 +108,7 @@ fn check_index(index: u32) -> Result<(), StateError> {
     Ok(())
 }
 
-fn new_plan_id() -> String {
+pub(super) fn new_plan_id() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
@@ -157,13 +157,20 @@ impl StateStore {
             return Err(self.plan_conflict(&existing));
         }
         let plan_id = new_plan_id();
-        let now = self.now_ms();
-
         // Chunk rows a crashed attempt left beyond this plan's end would confuse nobody (reads
         // stop at chunk_count), but they would linger: delete them.
+        self.delete_chunks_from(plan.chunk_count).await?;
+        let changes = self.chunk_changes(chunks, &plan_id)?;
+        self.write_rows(changes).await?;
+        self.commit_plan_row(plan, &plan_id).await
+    }
+
+    /// Deletes the chunk rows numbered `from` and above (left by an unfinished planning
+    /// attempt).
+    pub(super) async fn delete_chunks_from(&self, from: u32) -> Result<(), StateError> {
         let mut stale = Vec::new();
         self.scan(
-            &chunk_key(plan.chunk_count),
+            &chunk_key(from),
             &prefix_end(CHUNK_PREFIX),
             vec!["plan_id".into()],
             None,
@@ -181,16 +188,26 @@ impl StateStore {
             );
             self.write_rows(stale).await?;
         }
+        Ok(())
+    }
 
+    /// The rows of `chunks`, stamped with `plan_id`.
+    pub(super) fn chunk_changes(
+        &self,
+        chunks: &[ChunkRecord],
+        plan_id: &str,
+    ) -> Result<Vec<RowChange>, StateError> {
+        let now = self.now_ms();
         let mut changes = Vec::with_capacity(chunks.len());
         for c in chunks {
+            check_index(c.index)?;
             let mut cells = vec![
                 Cell::new("index", i64::from(c.index)),
                 Cell::new("table", c.table.as_str()),
                 Cell::new("rows", to_i64("chunk rows", c.rows)?),
                 Cell::new("bytes", to_i64("chunk bytes", c.bytes)?),
                 Cell::new("status", c.status.as_str()),
-                Cell::new("plan_id", plan_id.as_str()),
+                Cell::new("plan_id", plan_id),
                 Cell::new("updated_at", now),
             ];
             if let Some(v) = &c.lower {
@@ -204,15 +221,23 @@ impl StateStore {
             }
             changes.push(RowChange::Put(self.row(&chunk_key(c.index), cells)));
         }
-        self.write_rows(changes).await?;
+        Ok(changes)
+    }
 
+    /// Writes the plan row (the commit point) once its chunk rows are written; recognises its
+    /// own write when the client retried it.
+    pub(super) async fn commit_plan_row(
+        &self,
+        plan: &Plan,
+        plan_id: &str,
+    ) -> Result<(), StateError> {
         let plan_row = self.row(
             PLAN_KEY,
             vec![
                 Cell::new("chunk_count", i64::from(plan.chunk_count)),
                 json_cell("tables", &plan.tables)?,
                 Cell::new("created_at", plan.created_at),
-                Cell::new("plan_id", plan_id.as_str()),
+                Cell::new("plan_id", plan_id),
             ],
         );
         match self
@@ -381,7 +406,7 @@ impl StateStore {
         Ok(out)
     }
 
-    fn plan_conflict(&self, existing: &Plan) -> StateError {
+    pub(super) fn plan_conflict(&self, existing: &Plan) -> StateError {
         StateError::PlanConflict {
             migration_id: self.migration_id.clone(),
             chunk_count: existing.chunk_count,

@@ -10,6 +10,7 @@
 //! | `lease` | `owner`, `expires_at` (ms), `updated_at`; a binlog batch's `batch_token`, `batch_until` (ms) | [`StateStore::acquire_lease`] and friends; [`StateStore::claim_batch`] |
 //! | `binlog` | `file`, `pos`, `gtid_set`?, `event_time`? (s), `seq`, `updated_at` | [`StateStore::save_checkpoint`] |
 //! | `plan` | `chunk_count`, `tables` (JSON), `created_at`, `plan_id` | [`StateStore::create_plan`] |
+//! | `plan_draft` | `plan_id`, `chunk_count`, `tables` (JSON): a plan being built over several PlanChunks calls | [`StateStore::extend_plan_draft`], [`StateStore::commit_plan_draft`] |
 //! | `chunk/000042` | `index`, `table`, `lower`?/`upper`?/`cursor`? (JSON), `rows`, `bytes`, `status`, `plan_id`, `updated_at` | [`StateStore::create_plan`], [`StateStore::save_chunk_progress`] |
 //! | `failure/connection`, `failure/other` | `first_failed_at` | [`StateStore::record_failure`] |
 //! | `dirty/<table>/<pk text>` | `table`, `primary_key`, `reason`, `at` | [`StateStore::record_dirty`] |
@@ -48,6 +49,7 @@ mod columns;
 mod error;
 mod lease;
 mod local_run;
+mod plan_draft;
 mod records;
 mod schema_marks;
 
@@ -67,6 +69,7 @@ pub use checkpoint::Checkpoint;
 pub use chunks::{ChunkRecord, ChunkStatus, Plan};
 pub use error::StateError;
 pub use lease::{BatchClaim, Lease, TAKEOVER_GRACE};
+pub use plan_draft::PlanDraft;
 pub use records::{DirtyRecord, FailureKind, Status};
 
 /// Name of the first primary-key column of the state table.

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::budget::Budget;
 use super::context::Context;
 use super::error::{ErrorName, StepError};
 use super::objects;
 use super::precheck::{key_text, same_key};
 use crate::config::ConflictingTables;
+use crate::mapping::TableMapping;
 use crate::mysql;
 use crate::state::StateStore;
 use tablestore::error::code;
@@ -38,6 +40,28 @@ pub struct SchemaOutput {
 
 /// Creates every destination table (max_versions 1, TTL -1) and the state table.
 pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
+    let slice = create_schema_from(ctx, None, &Budget::unlimited()).await?;
+    Ok(SchemaOutput {
+        tables: slice.tables,
+    })
+}
+
+/// What one CreateSchema invocation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaSlice {
+    /// The tables handled by this call, in order.
+    pub tables: Vec<SchemaTable>,
+    /// The source table the next call starts at; `None` = every table is done.
+    pub next_table: Option<String>,
+}
+
+/// [`create_schema`] from source table `from` on (`None` = the first), until `budget` is
+/// spent. Each table is idempotent, so a call cut off by Lambda is simply repeated.
+pub async fn create_schema_from(
+    ctx: &Context,
+    from: Option<&str>,
+    budget: &Budget,
+) -> Result<SchemaSlice, StepError> {
     let cfg = &ctx.config;
     let state = StateStore::new(
         ctx.destination.clone(),
@@ -57,9 +81,15 @@ pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
 
     let existing = ctx.destination.list_tables().await?;
     let ours = state.created_tables().await?;
+    let start = resume_at(&mappings, from);
     let mut out = Vec::new();
     let mut conflicts = Vec::new();
-    for m in &mappings {
+    let mut next_table = None;
+    for (done, m) in mappings[start..].iter().enumerate() {
+        if budget.spent(done) {
+            next_table = Some(m.source_name.clone());
+            break;
+        }
         let want = m.table_def();
         let outcome = if existing.contains(&m.target_name) {
             let have = ctx.destination.describe_table(&m.target_name).await?;
@@ -112,8 +142,31 @@ pub async fn create_schema(ctx: &Context) -> Result<SchemaOutput, StepError> {
             conflicts.join("; "),
         ));
     }
-    tracing::info!(tables = out.len(), "schema ready");
-    Ok(SchemaOutput { tables: out })
+    match &next_table {
+        None => tracing::info!(tables = out.len(), "schema ready"),
+        Some(_) => tracing::info!(
+            tables = out.len(),
+            left = mappings.len() - start - out.len(),
+            "schema partly ready; the next call continues"
+        ),
+    }
+    Ok(SchemaSlice {
+        tables: out,
+        next_table,
+    })
+}
+
+/// Index of source table `from` among `mappings` (`None` → 0). A table that vanished from the
+/// selection since the last call starts the walk over: every table is idempotent.
+pub(super) fn resume_at(mappings: &[TableMapping], from: Option<&str>) -> usize {
+    let Some(from) = from else { return 0 };
+    match mappings.iter().position(|m| m.source_name == from) {
+        Some(i) => i,
+        None => {
+            tracing::warn!("the table to resume at is no longer selected; starting over");
+            0
+        }
+    }
 }
 
 /// A new table may answer OTSTableNotReady for a short while (real service); wait it out.

@@ -4,11 +4,13 @@
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use super::budget::{Budget, TABLE_STEP_MARGIN};
 use super::context::Context;
 use super::error::{Class, ErrorName, StepError};
 use super::lifecycle::state_store;
+use super::verify::VerifyProgress;
 use super::window;
 use crate::config::{self, SecretResolver};
 
@@ -73,6 +75,13 @@ pub struct StepInput {
     /// Finish: `{status: succeeded|failed|continued, next_execution_name?}`.
     #[serde(default)]
     pub outcome: Option<Value>,
+    /// Precheck, CreateSchema: the source table to continue at (the previous call's
+    /// `next_table`); `None` = from the first.
+    #[serde(default)]
+    pub next_table: Option<String>,
+    /// Verify: the previous call's `progress` (`None` = from the first chunk).
+    #[serde(default)]
+    pub progress: Option<VerifyProgress>,
 }
 
 /// Time CopyChunk keeps for itself before the invocation's deadline: the last page's writes,
@@ -180,8 +189,25 @@ async fn run_with_context(
     };
     match step {
         Step::Precheck => {
-            let report = super::precheck(ctx).await;
-            if let Some(why) = &report.unreachable {
+            // An execution that continues a run (continue-as-new) was handed the lease by
+            // one whose precheck passed: nothing to check again.
+            if let Some(name) = input.execution_name.as_deref() {
+                if super::precheck::continues_run(ctx, name).await {
+                    return Ok(json!({
+                        "passed": true,
+                        "items": [{"name": "continued", "status": "passed", "fix": "",
+                                   "detail": "this execution continues a run whose precheck passed"}],
+                        "done": true,
+                        "next_table": null,
+                        "continued": true,
+                    }));
+                }
+            }
+            let budget = Budget::until(deadline, TABLE_STEP_MARGIN);
+            let slice =
+                super::precheck::precheck_from(ctx, input.next_table.as_deref(), &budget).await;
+            // An outage in a migration under way is retried in the window, not final.
+            if let Some(why) = &slice.report.unreachable {
                 if under_way(ctx).await {
                     return Err(StepError::new(
                         ErrorName::ConnectionFailed,
@@ -189,22 +215,32 @@ async fn run_with_context(
                     ));
                 }
             }
-            to_json(bounded_precheck(report))
+            let mut out = to_json(bounded_precheck(slice.report))?;
+            out["done"] = json!(slice.next_table.is_none());
+            out["next_table"] = json!(slice.next_table);
+            out["continued"] = json!(false);
+            Ok(out)
         }
         Step::CreateSchema => {
             // Counts only: the tables' detail (logged, and printed by `tsmigrate
             // create-schema`) would grow the payload past Step Functions' 256 KiB at a few
-            // thousand tables (tests/integration/runner_scale.rs).
-            let out = super::create_schema(ctx).await?;
+            // thousand tables (tests/integration/runner_scale.rs). A new table may take up to
+            // a minute to accept writes: keep that much more in hand.
+            let budget = Budget::until(deadline, TABLE_STEP_MARGIN * 2);
+            let out =
+                super::create_schema::create_schema_from(ctx, input.next_table.as_deref(), &budget)
+                    .await?;
             let created = out
                 .tables
                 .iter()
                 .filter(|t| t.outcome == super::create_schema::TableOutcome::Created)
                 .count();
-            Ok(serde_json::json!({
+            Ok(json!({
                 "tables": out.tables.len(),
                 "created": created,
                 "existing": out.tables.len() - created,
+                "done": out.next_table.is_none(),
+                "next_table": out.next_table,
             }))
         }
         Step::Begin => to_json(super::begin(ctx, &owner()?).await?),
@@ -230,7 +266,10 @@ async fn run_with_context(
                 .await?,
             )
         }
-        Step::PlanChunks => to_json(super::plan::plan_chunks(ctx).await?),
+        Step::PlanChunks => to_json(
+            super::plan::plan_chunks_until(ctx, &Budget::until(deadline, TABLE_STEP_MARGIN))
+                .await?,
+        ),
         Step::CopyChunk => {
             let index = input.chunk_index.ok_or_else(|| {
                 StepError::new(ErrorName::ConfigInvalid, "CopyChunk needs chunk_index")
@@ -246,7 +285,30 @@ async fn run_with_context(
                 .await?,
             )
         }
-        Step::Verify => to_json(super::verify::verify(ctx, input.chunk_index).await?),
+        Step::Verify => {
+            let (out, progress) = match input.chunk_index {
+                Some(i) => {
+                    let out = super::verify::verify(ctx, Some(i)).await?;
+                    let progress = VerifyProgress {
+                        next_chunk: i + 1,
+                        done: true,
+                        matched: out.matched,
+                        mismatched: out.missing + out.different + out.extra,
+                        dirty: out.dirty,
+                        ..VerifyProgress::default()
+                    };
+                    (out, progress)
+                }
+                None => {
+                    let budget = Budget::until(deadline, TABLE_STEP_MARGIN);
+                    let from = input.progress.clone().unwrap_or_default();
+                    super::verify::verify_from(ctx, from, &budget).await?
+                }
+            };
+            let mut v = to_json(out)?;
+            v["progress"] = to_json(progress)?;
+            Ok(v)
+        }
         Step::BinlogBatch => {
             to_json(super::binlog::binlog_batch(ctx, input.lease_owner.as_deref(), deadline).await?)
         }

@@ -2,6 +2,7 @@
 //! Lambda functions and by the local runner. Each returns a small JSON-able value.
 
 pub mod binlog;
+pub mod budget;
 pub mod context;
 pub mod copy;
 pub mod create_schema;

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::budget::Budget;
 use super::context::Context;
 use super::error::{ErrorName, StepError};
 use super::lifecycle::{set_phase, state_store};
@@ -18,10 +19,13 @@ use crate::mapping::types::Family;
 use crate::mapping::TableMapping;
 use crate::mysql::chunk_reader::{key_bounds, split_points, KeyValue, SqlValue};
 use crate::mysql::{self, Conn};
-use crate::state::{unix_millis, ChunkRecord, ChunkStatus, Plan, StateError, StateStore};
+use crate::state::{unix_millis, ChunkRecord, ChunkStatus, PlanDraft, StateError, StateStore};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanOutput {
+    /// The plan is complete. `false`: planning stopped before the invocation's deadline with
+    /// its progress in the state store (`plan_draft`); call again (the wave fields are 0).
+    pub done: bool,
     /// Chunks in this wave (the Map's item count).
     pub chunk_count: u32,
     /// Index of the wave's first chunk; item i copies chunk `wave_start + i`.
@@ -34,10 +38,26 @@ pub struct PlanOutput {
 /// Plans (once) and returns the next wave: the first unfinished chunk onwards, at most
 /// `full.chunks_per_execution` chunks. Finished chunks inside a wave are skipped by CopyChunk.
 pub async fn plan_chunks(ctx: &Context) -> Result<PlanOutput, StepError> {
+    plan_chunks_until(ctx, &Budget::unlimited()).await
+}
+
+/// [`plan_chunks`], planning tables until `budget` is spent (`done: false` then).
+pub async fn plan_chunks_until(ctx: &Context, budget: &Budget) -> Result<PlanOutput, StepError> {
     let store = state_store(ctx);
     let total = match store.plan().await? {
         Some(p) => p.chunk_count,
-        None => create_plan(ctx, &store).await?,
+        None => match plan_some(ctx, &store, budget).await? {
+            Some(total) => total,
+            None => {
+                return Ok(PlanOutput {
+                    done: false,
+                    chunk_count: 0,
+                    wave_start: 0,
+                    total_chunks: 0,
+                    more_waves: false,
+                });
+            }
+        },
     };
     let next = store.next_unfinished_chunks(1).await?;
     let wave_start = next.first().map(|c| c.index).unwrap_or(total);
@@ -45,6 +65,7 @@ pub async fn plan_chunks(ctx: &Context) -> Result<PlanOutput, StepError> {
     let chunk_count = (total - wave_start.min(total)).min(per_wave);
     set_phase(&store, "full", None, None).await?;
     Ok(PlanOutput {
+        done: true,
         chunk_count,
         wave_start,
         total_chunks: total,
@@ -52,24 +73,30 @@ pub async fn plan_chunks(ctx: &Context) -> Result<PlanOutput, StepError> {
     })
 }
 
-async fn create_plan(ctx: &Context, store: &StateStore) -> Result<u32, StepError> {
+/// Plans the tables the draft does not have yet, until `budget` is spent; commits the plan
+/// when every table is planned and answers its chunk count (`None`: call again).
+async fn plan_some(
+    ctx: &Context,
+    store: &StateStore,
+    budget: &Budget,
+) -> Result<Option<u32>, StepError> {
     let mut conn = mysql::connect_for_reading(&ctx.source).await?;
-    let result = plan_tables(ctx, &mut conn).await;
+    let result = plan_tables(ctx, store, &mut conn, budget).await;
     mysql::close(conn).await;
-    let (tables, chunks) = result?;
-    let plan = Plan {
-        chunk_count: chunks.len() as u32,
-        tables,
-        created_at: unix_millis(store.now()),
+    let Some(draft) = result? else {
+        return Ok(None);
     };
-    match store.create_plan(&plan, &chunks).await {
-        Ok(()) => {
+    match store
+        .commit_plan_draft(&draft, unix_millis(store.now()))
+        .await
+    {
+        Ok(plan) => {
             tracing::info!(chunks = plan.chunk_count, "chunk plan created");
-            Ok(plan.chunk_count)
+            Ok(Some(plan.chunk_count))
         }
         // Another invocation planned first: keep its plan.
         Err(StateError::PlanConflict { .. }) => match store.plan().await? {
-            Some(p) => Ok(p.chunk_count),
+            Some(p) => Ok(Some(p.chunk_count)),
             None => Err(StepError::new(
                 ErrorName::Transient,
                 "the chunk plan vanished; run the step again",
@@ -79,20 +106,44 @@ async fn create_plan(ctx: &Context, store: &StateStore) -> Result<u32, StepError
     }
 }
 
+/// Extends the plan draft by the next tables; answers the complete draft once every selected
+/// table is in it.
 async fn plan_tables(
     ctx: &Context,
+    store: &StateStore,
     conn: &mut Conn,
-) -> Result<(Vec<String>, Vec<ChunkRecord>), StepError> {
+    budget: &Budget,
+) -> Result<Option<PlanDraft>, StepError> {
     let cfg = &ctx.config;
     let selected = objects::select(conn, cfg).await?;
     let mappings = objects::usable_mappings(&selected, cfg)?;
-    let mut chunks = Vec::new();
+    let mut draft = store.plan_draft().await?;
+    // The draft must be a prefix of this selection, in order; otherwise (tables added or
+    // dropped since it was started) plan again from the first table.
+    if let Some(d) = &draft {
+        let fits = d.tables.len() <= mappings.len()
+            && d.tables
+                .iter()
+                .zip(&mappings)
+                .all(|(t, m)| *t == m.source_name);
+        if !fits {
+            tracing::warn!("the selected tables changed since planning began; planning again");
+            store.discard_plan_draft().await?;
+            draft = None;
+        }
+    }
+    let start = draft.as_ref().map_or(0, |d| d.tables.len());
+    let mut next_index = draft.as_ref().map_or(0, |d| d.chunk_count);
     let mut tables = Vec::new();
-    for m in &mappings {
+    let mut chunks = Vec::new();
+    for (done, m) in mappings[start..].iter().enumerate() {
+        if budget.spent(done) {
+            break;
+        }
         tables.push(m.source_name.clone());
         for (lower, upper) in table_ranges(ctx, conn, m).await? {
             chunks.push(ChunkRecord {
-                index: chunks.len() as u32,
+                index: next_index,
                 table: m.source_name.clone(),
                 lower: lower.map(key_json).transpose()?,
                 upper: upper.map(key_json).transpose()?,
@@ -101,9 +152,30 @@ async fn plan_tables(
                 bytes: 0,
                 status: ChunkStatus::Pending,
             });
+            next_index += 1;
         }
     }
-    Ok((tables, chunks))
+    let all = start + tables.len() == mappings.len();
+    if tables.is_empty() && draft.is_some() {
+        return Ok(draft.filter(|_| all));
+    }
+    let Some(next) = store
+        .extend_plan_draft(draft.as_ref(), &tables, &chunks)
+        .await?
+    else {
+        return Err(StepError::new(
+            ErrorName::Transient,
+            "another invocation is planning this migration's chunks at the same time; run the \
+             step again",
+        ));
+    };
+    tracing::info!(
+        tables = next.tables.len(),
+        chunks = next.chunk_count,
+        left = mappings.len() - next.tables.len(),
+        "planned tables"
+    );
+    Ok(Some(next).filter(|_| all))
 }
 
 fn key_json(k: KeyValue) -> Result<Value, StepError> {

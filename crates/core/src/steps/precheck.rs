@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::budget::Budget;
 use super::context::Context;
 use super::lifecycle::state_store;
 use super::objects;
@@ -89,9 +90,140 @@ impl Items {
 /// Runs every check. Checks that cannot run because an earlier one failed (no connection)
 /// are left out; the failed item says why.
 pub async fn precheck(ctx: &Context) -> PrecheckReport {
+    precheck_from(ctx, None, &Budget::unlimited()).await.report
+}
+
+/// What one Precheck invocation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrecheckSlice {
+    pub report: PrecheckReport,
+    /// The source table whose destination the next call checks first; `None` = done. Only
+    /// the per-table destination checks (one DescribeTable each) are spread over calls.
+    pub next_table: Option<String>,
+}
+
+/// [`precheck`] in parts: the first call (`from` = `None`) runs every check, the per-table
+/// destination checks until `budget` is spent; later calls run only the destination checks
+/// from source table `from` on. A failed item ends the precheck whatever is left.
+pub async fn precheck_from(ctx: &Context, from: Option<&str>, budget: &Budget) -> PrecheckSlice {
+    match from {
+        None => precheck_first(ctx, budget).await,
+        Some(from) => precheck_rest(ctx, from, budget).await,
+    }
+}
+
+/// Whether `execution_name` continues a run whose precheck already passed: the execution
+/// before it handed it the lease (Finish, continue-as-new), which only an execution that
+/// passed the precheck holds. Read-only (the precheck runs before Begin takes the lease).
+pub async fn continues_run(ctx: &Context, execution_name: &str) -> bool {
+    match state_store(ctx).lease().await {
+        Ok(Some(lease)) => {
+            lease.owner == execution_name && !lease.is_expired_at(std::time::SystemTime::now())
+        }
+        _ => false,
+    }
+}
+
+async fn precheck_rest(ctx: &Context, from: &str, budget: &Budget) -> PrecheckSlice {
+    let mut items = Items::default();
+    let done = |items: Items, unreachable: Option<String>| PrecheckSlice {
+        report: items.report_with(unreachable),
+        next_table: None,
+    };
+    let existing = match ctx.destination.list_tables().await {
+        Ok(t) => t,
+        Err(e) => {
+            let unreachable = destination_failed(&mut items, &e);
+            return done(items, unreachable);
+        }
+    };
+    let mut conn = match mysql::connect(&ctx.source).await {
+        Ok(c) => c,
+        Err(e) => {
+            let unreachable = source_failed(&mut items, ctx, &e);
+            return done(items, unreachable);
+        }
+    };
+    let selected = objects::select(&mut conn, &ctx.config).await;
+    mysql::close(conn).await;
+    let selected = match selected {
+        Ok(s) => s,
+        Err(e) => {
+            items.add(
+                "source_objects",
+                Status::Failed,
+                format!(
+                    "cannot list the tables of database '{}': {e}",
+                    ctx.config.source.database
+                ),
+                "check source.database and the SELECT privilege",
+            );
+            return done(items, None);
+        }
+    };
+    let (mappings, _) = objects::map_all(&selected, &ctx.config);
+    let ours = state_store(ctx).created_tables().await.unwrap_or_default();
+    let start = super::create_schema::resume_at(&mappings, Some(from));
+    let next_table = check_conflicts(
+        &mut items,
+        ctx,
+        &mappings[start..],
+        budget,
+        &existing,
+        &ours,
+    )
+    .await;
+    PrecheckSlice {
+        report: items.report(),
+        next_table,
+    }
+}
+
+/// Records a failed destination; returns why when it was unreachable (not refused).
+fn destination_failed(items: &mut Items, e: &tablestore::Error) -> Option<String> {
+    let auth = e.code() == Some(tablestore::error::code::AUTH_FAILED);
+    items.add(
+        "destination_connection",
+        Status::Failed,
+        format!("cannot use the destination: {e}"),
+        if auth {
+            "check destination.instance and the access key pair (access_key_id / access_key_secret)"
+        } else {
+            "check destination.endpoint and that the instance is reachable from here"
+        },
+    );
+    (Class::of_destination(e) == Class::Connection).then(|| format!("destination: {e}"))
+}
+
+/// Records a failed source connection; returns why when it was unreachable (not refused).
+fn source_failed(items: &mut Items, ctx: &Context, e: &mysql::SourceError) -> Option<String> {
+    let fix = if matches!(e, mysql::SourceError::Tls { .. }) {
+        format!(
+            "the TLS settings do not match the server: check source.tls (now {}) and \
+             source.tls_ca_file, as the detail says",
+            ctx.source.tls
+        )
+    } else {
+        "check source.host/port/user/password and that this network can reach the server"
+            .to_string()
+    };
+    items.add(
+        "source_connection",
+        Status::Failed,
+        format!("cannot connect to {}: {e}", ctx.source.addr()),
+        fix,
+    );
+    (e.class() == Class::Connection).then(|| format!("source: {e}"))
+}
+
+async fn precheck_first(ctx: &Context, budget: &Budget) -> PrecheckSlice {
     let mut items = Items::default();
     let mut unreachable = None;
     let cfg = &ctx.config;
+    let done = |items: Items, unreachable: Option<String>| PrecheckSlice {
+        report: items.report_with(unreachable),
+        next_table: None,
+    };
 
     let dest_tables = match ctx.destination.list_tables().await {
         Ok(t) => {
@@ -106,20 +238,7 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
             Some(t)
         }
         Err(e) => {
-            if Class::of_destination(&e) == Class::Connection {
-                unreachable = Some(format!("destination: {e}"));
-            }
-            let auth = e.code() == Some(tablestore::error::code::AUTH_FAILED);
-            items.add(
-                "destination_connection",
-                Status::Failed,
-                format!("cannot use the destination: {e}"),
-                if auth {
-                    "check destination.instance and the access key pair (access_key_id / access_key_secret)"
-                } else {
-                    "check destination.endpoint and that the instance is reachable from here"
-                },
-            );
+            unreachable = destination_failed(&mut items, &e);
             None
         }
     };
@@ -133,26 +252,8 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
             c
         }
         Err(e) => {
-            let fix = if matches!(e, mysql::SourceError::Tls { .. }) {
-                format!(
-                    "the TLS settings do not match the server: check source.tls (now {}) and \
-                     source.tls_ca_file, as the detail says",
-                    ctx.source.tls
-                )
-            } else {
-                "check source.host/port/user/password and that this network can reach the server"
-                    .to_string()
-            };
-            if e.class() == Class::Connection {
-                unreachable = Some(format!("source: {e}"));
-            }
-            items.add(
-                "source_connection",
-                Status::Failed,
-                format!("cannot connect to {}: {e}", ctx.source.addr()),
-                fix,
-            );
-            return items.report_with(unreachable);
+            unreachable = source_failed(&mut items, ctx, &e);
+            return done(items, unreachable);
         }
     };
 
@@ -166,7 +267,7 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
                 "check the source server",
             );
             mysql::close(conn).await;
-            return items.report_with(unreachable);
+            return done(items, unreachable);
         }
     };
     check_version(&mut items, &info);
@@ -212,7 +313,7 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
                 "check source.database and the SELECT privilege",
             );
             mysql::close(conn).await;
-            return items.report_with(unreachable);
+            return done(items, unreachable);
         }
     };
     if cfg.has(MigrationType::Incremental) && cfg.heartbeat.enabled {
@@ -305,12 +406,18 @@ pub async fn precheck(ctx: &Context) -> PrecheckReport {
         check_filters(&mut items, &mappings, &selected.tables);
     }
 
+    let mut next_table = None;
     if let Some(existing) = dest_tables {
         let ours = state_store(ctx).created_tables().await.unwrap_or_default();
         check_table_count(&mut items, ctx, &mappings, &existing);
-        check_conflicts(&mut items, ctx, &mappings, &existing, &ours).await;
+        next_table = check_conflicts(&mut items, ctx, &mappings, budget, &existing, &ours).await;
     }
-    items.report_with(unreachable)
+    let report = items.report_with(unreachable);
+    // A failed item ends the precheck: the rest cannot make it pass.
+    PrecheckSlice {
+        next_table: next_table.filter(|_| report.passed),
+        report,
+    }
 }
 
 /// `heartbeat.enabled`: the user must be able to write (and, the first time, create) the
@@ -689,21 +796,31 @@ fn check_table_count(
     }
 }
 
+/// The destination checks of `mappings`, one DescribeTable per existing table, until `budget`
+/// is spent: answers the source table to continue at, if any is left.
 async fn check_conflicts(
     items: &mut Items,
     ctx: &Context,
     mappings: &[TableMapping],
+    budget: &Budget,
     existing: &[String],
     ours: &[String],
-) {
+) -> Option<String> {
     let mode = ctx.config.conflicting_tables;
     let mut report_mode_conflicts = Vec::new();
     let mut reused = Vec::new();
     let mut different = Vec::new();
+    let mut described = 0;
+    let mut next_table = None;
     for m in mappings {
         if !existing.contains(&m.target_name) {
             continue;
         }
+        if budget.spent(described) {
+            next_table = Some(m.source_name.clone());
+            break;
+        }
+        described += 1;
         let want = m.table_def();
         let same = match ctx.destination.describe_table(&m.target_name).await {
             Ok(d) => same_key(&d.def, &want),
@@ -753,6 +870,7 @@ async fn check_conflicts(
     } else {
         items.pass("conflicting_tables", "no destination table conflicts");
     }
+    next_table
 }
 
 /// Same key columns, names and types, in order.

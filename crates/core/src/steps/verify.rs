@@ -13,6 +13,7 @@ use std::hash::{Hash, Hasher};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::budget::Budget;
 use super::context::Context;
 use super::copy::{chunk_query, pk_text, table_mapping};
 use super::error::StepError;
@@ -164,6 +165,96 @@ pub async fn verify_live(ctx: &Context, chunk: Option<u32>) -> Result<VerifyOutp
     let chunks = chunks_of(ctx, chunk).await?;
     let first = verify_pass(ctx, &chunks, chunk.is_none()).await?;
     super::verify_recheck::recheck(ctx, &chunks, chunk.is_none(), first).await
+}
+
+/// Where a whole-plan verify spread over several invocations stands: totals so far and the
+/// next chunk. The state machine hands it from one Verify call to the next (a few numbers and
+/// one table name: the mismatched keys stay in each call's own output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct VerifyProgress {
+    #[serde(default)]
+    pub next_chunk: u32,
+    #[serde(default)]
+    pub done: bool,
+    #[serde(default)]
+    pub matched: u64,
+    /// Missing, different and extra rows so far.
+    #[serde(default)]
+    pub mismatched: u64,
+    #[serde(default)]
+    pub dirty: u64,
+    /// The table the last call stopped inside of, and the source rows it saw of it: a table
+    /// compared over several calls has its extra destination rows counted, not named.
+    #[serde(default)]
+    pub table: Option<String>,
+    #[serde(default)]
+    pub table_rows: u64,
+}
+
+/// A whole-plan [`verify`] from `progress` on, chunk by chunk until `budget` is spent.
+/// Answers this call's comparison and the progress to hand to the next call.
+pub async fn verify_from(
+    ctx: &Context,
+    mut progress: VerifyProgress,
+    budget: &Budget,
+) -> Result<(VerifyOutput, VerifyProgress), StepError> {
+    let chunks = state_store(ctx).chunks().await?;
+    let start = (progress.next_chunk as usize).min(chunks.len());
+    let mut out = VerifyOutput::default();
+    let mut conn = mysql::connect_for_reading(&ctx.source).await?;
+    let result = async {
+        // The table in progress: name, source rows seen, its keys when this call saw all.
+        let mut current: Option<(String, u64, Option<KeySet>)> = progress
+            .table
+            .take()
+            .filter(|t| chunks.get(start).is_some_and(|c| c.table == *t))
+            .map(|t| (t, progress.table_rows, None));
+        let mut i = start;
+        while i < chunks.len() && !budget.spent(i - start) {
+            let c = &chunks[i];
+            if current.as_ref().is_none_or(|(t, _, _)| *t != c.table) {
+                current = Some((c.table.clone(), 0, Some(KeySet::default())));
+            }
+            let Some((table, rows, keys)) = current.as_mut() else {
+                break;
+            };
+            *rows += verify_chunk(ctx, &mut conn, c, &mut out, keys.as_mut()).await?;
+            i += 1;
+            let last_of_table = chunks.get(i).is_none_or(|n| n.table != *table);
+            if last_of_table {
+                let m = table_mapping(ctx, &mut conn, table).await?;
+                let mut keys = keys.take().unwrap_or(KeySet {
+                    hashes: Vec::new(),
+                    overflow: true,
+                });
+                keys.hashes.sort_unstable();
+                let dest = walk_destination(ctx, &m, &keys, &mut out).await?;
+                if keys.overflow && dest > *rows {
+                    out.extra += dest - *rows;
+                    out.suspects.overflow = true;
+                    out.note(format!(
+                        "{table}: destination has {dest} rows, source {rows} (extra rows are \
+                         counted, not named, for a table this large)"
+                    ));
+                }
+                current = None;
+            }
+        }
+        Ok::<_, StepError>((i, current))
+    }
+    .await;
+    mysql::close(conn).await;
+    let (next, current) = result?;
+    progress.next_chunk = next as u32;
+    progress.done = next >= chunks.len();
+    progress.matched += out.matched;
+    progress.mismatched += out.missing + out.different + out.extra;
+    progress.dirty += out.dirty;
+    (progress.table, progress.table_rows) = match current {
+        Some((t, rows, _)) => (Some(t), rows),
+        None => (None, 0),
+    };
+    Ok((out, progress))
 }
 
 async fn chunks_of(ctx: &Context, chunk: Option<u32>) -> Result<Vec<ChunkRecord>, StepError> {

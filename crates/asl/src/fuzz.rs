@@ -76,7 +76,8 @@ mod tests {
     /// Replays the committed corpus of the `asl_path` fuzz target (stable, fast).
     #[test]
     fn fuzz_corpus_asl_path_replays_without_panic() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/asl_path");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/asl_path");
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).expect("fuzz corpus directory") {
             let data = std::fs::read(entry.expect("corpus entry").path()).expect("corpus file");

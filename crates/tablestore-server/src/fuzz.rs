@@ -146,7 +146,7 @@ impl FuzzServer {
     /// then the catalog put back to table `t` alone, so every input starts from the same one.
     fn answer(&mut self, data: &[u8]) -> Option<StatusCode> {
         self.requests += 1;
-        if self.requests % RESET_EVERY == 0 {
+        if self.requests.is_multiple_of(RESET_EVERY) {
             if let Err(e) = self.reset() {
                 panic!("cannot reset the fuzz store: {e}");
             }
@@ -360,7 +360,7 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
             "PutRow",
             pb::PutRowRequest {
                 table_name: TABLE.into(),
-                row: put.clone().into(),
+                row: put.clone(),
                 condition: cond(pb::RowExistenceExpectation::Ignore),
                 ..Default::default()
             }
@@ -370,7 +370,7 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
             "UpdateRow",
             pb::UpdateRowRequest {
                 table_name: TABLE.into(),
-                row_change: plainbuffer::change_buffer(&update(1)).into(),
+                row_change: plainbuffer::change_buffer(&update(1)),
                 condition: cond(pb::RowExistenceExpectation::Ignore),
                 ..Default::default()
             }
@@ -380,7 +380,7 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
             "DeleteRow",
             pb::DeleteRowRequest {
                 table_name: TABLE.into(),
-                primary_key: plainbuffer::change_buffer(&RowChange::Delete(pk(1))).into(),
+                primary_key: plainbuffer::change_buffer(&RowChange::Delete(pk(1))),
                 condition: cond(pb::RowExistenceExpectation::Ignore),
                 ..Default::default()
             }
@@ -390,7 +390,7 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
             "GetRow",
             pb::GetRowRequest {
                 table_name: TABLE.into(),
-                primary_key: plainbuffer::pk_buffer(&pk(1)).into(),
+                primary_key: plainbuffer::pk_buffer(&pk(1)),
                 max_versions: Some(1),
                 ..Default::default()
             }
@@ -403,8 +403,8 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
                 direction: pb::Direction::Forward as i32,
                 max_versions: Some(1),
                 limit: Some(10),
-                inclusive_start_primary_key: plainbuffer::pk_buffer(&range_start).into(),
-                exclusive_end_primary_key: plainbuffer::pk_buffer(&range_end).into(),
+                inclusive_start_primary_key: plainbuffer::pk_buffer(&range_start),
+                exclusive_end_primary_key: plainbuffer::pk_buffer(&range_end),
                 ..Default::default()
             }
             .encode_to_vec(),
@@ -415,8 +415,8 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
                 tables: vec![pb::TableInBatchGetRowRequest {
                     table_name: TABLE.into(),
                     primary_key: vec![
-                        plainbuffer::pk_buffer(&pk(1)).into(),
-                        plainbuffer::pk_buffer(&pk(2)).into(),
+                        plainbuffer::pk_buffer(&pk(1)),
+                        plainbuffer::pk_buffer(&pk(2)),
                     ],
                     max_versions: Some(1),
                     ..Default::default()
@@ -462,9 +462,7 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
                 rows: vec![pb::RowInBulkImportRequest {
                     r#type: pb::OperationType::Put as i32,
                     row_change: plainbuffer::change_buffer(&RowChange::Put(row(4))).into(),
-                    ..Default::default()
                 }],
-                ..Default::default()
             }
             .encode_to_vec(),
         ),

@@ -11,10 +11,18 @@ pub fn plainbuffer_decode(data: &[u8]) {
     if let Ok(rows) = plainbuffer::decode_rows(data) {
         let once = encode(&rows);
         let again = plainbuffer::decode_rows(&once).map(|r| encode(&r));
-        assert_eq!(again.as_ref(), Ok(&once), "re-encoded rows do not decode to themselves");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&once),
+            "re-encoded rows do not decode to themselves"
+        );
         for row in rows {
             let _ = row.clone().into_row();
-            for op in [OperationKind::Put, OperationKind::Update, OperationKind::Delete] {
+            for op in [
+                OperationKind::Put,
+                OperationKind::Update,
+                OperationKind::Delete,
+            ] {
                 let _ = row.clone().into_change(op);
             }
         }

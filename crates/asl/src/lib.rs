@@ -34,6 +34,8 @@
 
 mod asl;
 mod execute;
+#[doc(hidden)]
+pub mod fuzz;
 mod intrinsics;
 mod paths;
 mod templates;

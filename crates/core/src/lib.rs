@@ -31,6 +31,8 @@
 pub mod aws;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod mapping;
 pub mod mysql;
 pub mod state;

@@ -20,6 +20,8 @@ pub mod condition;
 pub mod embedded;
 pub mod engine;
 pub mod faults;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod handlers;
 pub mod launch;
 pub mod service;

@@ -120,41 +120,64 @@ async fn handle_request(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
+    let (parts, body) = req.into_parts();
+    // Only a POST's body is read.
+    let body = if parts.method != hyper::Method::POST {
+        Ok(Bytes::new())
+    } else {
+        match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(b) => Ok(b.to_bytes()),
+            Err(e) => {
+                let too_large = e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some();
+                Err(if too_large {
+                    ServiceError::new(
+                        code::REQUEST_BODY_TOO_LARGE,
+                        "The size of POST data is too large.",
+                    )
+                } else {
+                    ServiceError::new(code::REQUEST_TIMEOUT, "Request timeout.")
+                })
+            }
+        }
+    };
+    respond(
+        &shared,
+        peer,
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        body,
+    )
+    .await
+}
+
+/// Answers a request whose body has been read (or failed to be): everything after the HTTP
+/// framing. The in-process seam the fuzz harness (`crate::fuzz`) drives without sockets.
+pub(crate) async fn respond(
+    shared: &Shared,
+    peer: SocketAddr,
+    method: &hyper::Method,
+    path: &str,
+    headers: &hyper::HeaderMap,
+    body: Result<Bytes, ServiceError>,
+) -> Result<Response<Full<Bytes>>, DropConnection> {
     let request_id = shared.next_request_id();
-    let action = req
-        .uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    if req.method() != hyper::Method::POST {
+    let action = path.rsplit('/').next().unwrap_or_default().to_owned();
+    if method != hyper::Method::POST {
         let e = ServiceError::new(
             code::METHOD_NOT_ALLOWED,
-            format!("Only POST is allowed, got {}.", req.method()),
+            format!("Only POST is allowed, got {method}."),
         );
         return Ok(error_response(&action, &request_id, e, None));
     }
-    let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            let err = if too_large {
-                ServiceError::new(
-                    code::REQUEST_BODY_TOO_LARGE,
-                    "The size of POST data is too large.",
-                )
-            } else {
-                ServiceError::new(code::REQUEST_TIMEOUT, "Request timeout.")
-            };
-            return Ok(error_response(&action, &request_id, err, None));
-        }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return Ok(error_response(&action, &request_id, e, None)),
     };
 
-    let verified = match auth::verify(&shared.identity, &action, &parts.headers, &body) {
+    let verified = match auth::verify(&shared.identity, &action, headers, &body) {
         Ok(v) => v,
         Err(e) => {
             tracing::info!(%peer, action, code = %e.code, "request rejected");

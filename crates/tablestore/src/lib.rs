@@ -27,6 +27,8 @@ pub mod crc8;
 pub mod encoded;
 pub mod error;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod limits;
 pub mod plainbuffer;
 pub mod read;

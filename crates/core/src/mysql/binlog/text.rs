@@ -299,8 +299,8 @@ fn decimal(raw: &[u8], precision: usize, scale: usize) -> Result<Vec<u8>, String
     // Digit groups in order: (digits, bytes).
     let mut groups = [(0usize, 0usize); 16];
     let mut n = 0;
-    let lead = (int % 9 > 0).then_some(int % 9);
-    let trail = (scale % 9 > 0).then_some(scale % 9);
+    let lead = (!int.is_multiple_of(9)).then_some(int % 9);
+    let trail = (!scale.is_multiple_of(9)).then_some(scale % 9);
     let int_digits = lead.into_iter().chain(std::iter::repeat_n(9, int / 9));
     let frac_digits = std::iter::repeat_n(9, scale / 9).chain(trail);
     let mut int_groups = 0;

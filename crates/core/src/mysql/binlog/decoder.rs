@@ -377,8 +377,8 @@ impl Decoder {
         // (found by fuzzing: `binlog_event_rows_without_columns`). No server logs such an event.
         if before_cols.is_empty() && after_cols.is_empty() {
             return Err(corrupt(
-                "a row event whose row images name no column".to_string()
-            )));
+                "a row event whose row images name no column".to_string(),
+            ));
         }
         // Only decoded rows are held until the commit: they are what the cap bounds.
         self.pending_bytes += u64::from(ev.header().event_size());

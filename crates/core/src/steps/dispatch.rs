@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::budget::{Budget, TABLE_STEP_MARGIN};
 use super::context::Context;
 use super::error::{Class, ErrorName, StepError};
-use super::lifecycle::state_store;
+use super::lifecycle::{is_continuation, state_store};
 use super::verify::VerifyProgress;
 use super::window;
 use crate::config::{self, SecretResolver};
@@ -150,9 +150,11 @@ pub async fn run_step_until(
 }
 
 /// Whether the migration has begun (a chunk plan or a status exists; no state table: not
-/// begun). When the state store cannot be reached, its destination is down: assume so, and
-/// let the retry window bound the wait.
-async fn under_way(ctx: &Context) -> bool {
+/// begun). When the state store cannot be reached, only the execution's name can tell: a
+/// continue-as-new execution (`…-cN`) continues a migration under way, and its outage is
+/// retried in the window; a first execution gets the precheck report at once (a wrong
+/// endpoint in a new config must not be retried for hours).
+async fn under_way(ctx: &Context, execution_name: Option<&str>) -> bool {
     let store = state_store(ctx);
     let begun = match store.plan().await {
         Ok(Some(_)) => Ok(true),
@@ -161,7 +163,7 @@ async fn under_way(ctx: &Context) -> bool {
     };
     match begun {
         Ok(b) => b,
-        Err(e) => e.class() == Class::Connection,
+        Err(e) => e.class() == Class::Connection && execution_name.is_some_and(is_continuation),
     }
 }
 
@@ -208,7 +210,7 @@ async fn run_with_context(
                 super::precheck::precheck_from(ctx, input.next_table.as_deref(), &budget).await;
             // An outage in a migration under way is retried in the window, not final.
             if let Some(why) = &slice.report.unreachable {
-                if under_way(ctx).await {
+                if under_way(ctx, input.execution_name.as_deref()).await {
                     return Err(StepError::new(
                         ErrorName::ConnectionFailed,
                         format!("precheck of a migration under way: {why}"),

@@ -48,16 +48,26 @@ pub struct Settings {
 
 /// `name-c1`, `name-c2`, …: the successor of an execution name (at most 80 characters).
 pub fn next_execution_name(name: &str) -> String {
-    let (base, n) = match name.rsplit_once("-c") {
-        Some((b, n)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => {
-            (b, n.parse::<u64>().unwrap_or(0))
-        }
-        _ => (name, 0),
-    };
+    let (base, n) = continuation_of(name).unwrap_or((name, 0));
     let suffix = format!("-c{}", n + 1);
     let mut base = base.to_owned();
     base.truncate(80 - suffix.len());
     base + &suffix
+}
+
+/// Whether `name` is a continue-as-new execution's (`…-cN`, made by [`next_execution_name`]).
+pub fn is_continuation(name: &str) -> bool {
+    continuation_of(name).is_some()
+}
+
+/// `(base, N)` of a name ending in `-cN`.
+fn continuation_of(name: &str) -> Option<(&str, u64)> {
+    match name.rsplit_once("-c") {
+        Some((b, n)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => {
+            Some((b, n.parse::<u64>().unwrap_or(0)))
+        }
+        _ => None,
+    }
 }
 
 /// Takes the lease for `owner` (re-entrant for the same owner) and, when incremental is
@@ -198,7 +208,7 @@ pub async fn set_phase(
 
 #[cfg(test)]
 mod tests {
-    use super::next_execution_name;
+    use super::{is_continuation, next_execution_name};
 
     #[test]
     fn successor_names_count_up_and_fit() {
@@ -207,5 +217,6 @@ mod tests {
         assert_eq!(next_execution_name("run-c99"), "run-c100");
         assert_eq!(next_execution_name("a-cx"), "a-cx-c1");
         assert!(next_execution_name(&"x".repeat(80)).len() <= 80);
+        assert!(is_continuation("run-c3") && !is_continuation("run") && !is_continuation("a-cx"));
     }
 }

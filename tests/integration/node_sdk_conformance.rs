@@ -10,14 +10,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use tablestore_server::ServerConfig;
-use tempfile::TempDir;
+use crate::harness::sdk_script;
 
 const DIR: &str = "tests/node_sdk";
 const SCRIPT: &str = "tests/node_sdk/conformance.js";
-const TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const SETUP_HINT: &str =
     "run `.ci/run`, or `npm ci --prefix tests/node_sdk` in the repository root \
      (needs node >= 18 on PATH or in TSMIGRATE_NODE)";
@@ -55,17 +52,6 @@ fn missing_prerequisite(node: &Path) -> Option<String> {
     None
 }
 
-fn summary_line(stdout: &str) -> Option<&str> {
-    stdout.lines().rev().find(|l| {
-        let mut w = l.split_whitespace();
-        matches!(
-            (w.next(), w.next(), w.next(), w.next(), w.next()),
-            (Some(n), Some("passed,"), Some(m), Some("failed"), None)
-                if n.parse::<u32>().is_ok() && m.parse::<u32>().is_ok()
-        )
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_node_sdk_accepts_local_server() {
     let node = std::env::var_os("TSMIGRATE_NODE")
@@ -76,70 +62,9 @@ async fn official_node_sdk_accepts_local_server() {
     }
     let script = repo().join(SCRIPT);
     assert!(script.exists(), "{} is missing", script.display());
-
-    let dir = TempDir::new().expect("temp dir");
-    let srv = tablestore_server::start(ServerConfig::local(dir.path()))
+    let mut cmd = tokio::process::Command::new(&node);
+    cmd.arg(&script).current_dir(repo().join(DIR));
+    sdk_script::run(cmd, SCRIPT, SETUP_HINT)
         .await
-        .expect("local server starts");
-    let endpoint = srv.endpoint();
-    let cfg = srv.config().clone();
-    eprintln!(
-        "local server at {endpoint} (instance {}), running {} with {}",
-        cfg.instance,
-        script.display(),
-        node.display()
-    );
-
-    let started = Instant::now();
-    let child = tokio::process::Command::new(&node)
-        .arg(&script)
-        .current_dir(repo().join(DIR))
-        .env("TS_ENDPOINT", &endpoint)
-        .env("TS_INSTANCE", &cfg.instance)
-        .env("TS_AK", &cfg.access_key_id)
-        .env("TS_SK", &cfg.access_key_secret)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {SETUP_HINT}", node.display()));
-    let output = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{SCRIPT} did not finish within {TIMEOUT:?}"))
-        .expect("collect the script's output");
-    let elapsed = started.elapsed();
-
-    srv.shutdown().await;
-
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("----- {SCRIPT} stdout ({elapsed:.1?}) -----\n{stdout}");
-    if !stderr.trim().is_empty() {
-        println!("----- {SCRIPT} stderr -----\n{stderr}");
-    }
-
-    let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL ")).collect();
-    let summary = summary_line(&stdout);
-    assert!(
-        output.status.success() && failures.is_empty(),
-        "the official Node.js SDK conformance script failed ({}), summary: {}\n{}",
-        output.status,
-        summary.unwrap_or("<none>"),
-        failures.join("\n"),
-    );
-    let summary = summary.expect("the script prints `N passed, 0 failed` last");
-    assert!(
-        summary.ends_with(" 0 failed") && !summary.starts_with("0 passed"),
-        "unexpected summary: {summary}"
-    );
-}
-
-#[test]
-fn node_summary_line_is_recognised() {
-    assert_eq!(
-        summary_line("PASS a\n23 passed, 0 failed\n"),
-        Some("23 passed, 0 failed")
-    );
-    assert_eq!(summary_line("FAIL a: x\n"), None);
+        .assert_passed("Node.js", "");
 }

@@ -6,6 +6,7 @@
 pub mod mariadb;
 pub mod moto;
 pub mod output;
+pub mod sdk_script;
 pub mod tablestore;
 
 use std::path::Path;

@@ -35,6 +35,7 @@ use tsmigrate_core::mysql::chunk_reader::{read_page, PageQuery};
 use tsmigrate_core::steps;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tsmigrate::process::disable_transparent_huge_pages();
     let rows = support::bench_rows(1_000_000);
     let rt = support::runtime()?;
     rt.block_on(async move {
@@ -83,8 +84,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.destination.endpoint = endpoint;
             })
             .await?;
+            let pids = [
+                "self".to_string(),
+                server.child.id().to_string(),
+                db.pid().map(|p| p.to_string()).unwrap_or_default(),
+            ];
+            let before = pids.clone().map(|p| support::cpu_seconds_of(&p));
             let rate = copy_all(ctx, rows).await?;
-            served.push((ms, rate, server.stop()));
+            let after = pids.map(|p| support::cpu_seconds_of(&p));
+            let cpu: [f64; 3] =
+                std::array::from_fn(|i| (after[i] - before[i]) * 1e6 / rows as f64);
+            served.push((ms, rate, server.stop(), cpu));
         }
         println!("full copy, {rows} rows of ~200 bytes, MariaDB -> tsmigrate tablestore serve (own process), 2 cores shared, load average at start {load}");
         println!("{:<52} {:>12} {:>14}", "measure", "rows/s", "server RSS");
@@ -92,15 +102,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{:<52} {:>12.0}",
             "raw read: mariadb -e 'SELECT * FROM t' > /dev/null", raw
         );
-        for (ms, rate, rss) in &served {
+        for (ms, rate, rss, _) in &served {
             let what = match ms {
                 0 => "end to end, loopback".to_string(),
                 ms => format!("end to end, --latency-ms {ms}"),
             };
             println!("{what:<52} {rate:>12.0} {rss:>11.0} MB");
         }
-        if let Some((_, rate, _)) = served.iter().find(|(ms, _, _)| *ms == 0) {
+        if let Some((_, rate, _, _)) = served.iter().find(|(ms, _, _, _)| *ms == 0) {
             println!("loopback / raw read: {:.2}x (target >= 0.6x)", rate / raw);
+        }
+        // CPU per row of each process (user + system, from /proc): what bounds the loopback
+        // rate on a CPU-bound machine, and a figure the load of other processes moves little.
+        println!("CPU per row copied (us): copy process / server / mariadbd / all three");
+        for (ms, _, _, [c, s, m]) in &served {
+            println!(
+                "  latency {ms:>2} ms: {c:.2} / {s:.2} / {m:.2} / {:.2}",
+                c + s + m
+            );
         }
         println!("load average at end: {}", support::load_average());
         if std::env::var_os("BENCH_SERVED_ONLY").is_some() {

@@ -4,3 +4,4 @@
 //! state-machine runner (`asl`). The integration tests and benches drive it from here.
 
 pub mod cli;
+pub mod process;

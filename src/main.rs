@@ -6,6 +6,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    tsmigrate::process::disable_transparent_huge_pages();
     tsmigrate::cli::init_tracing();
     tsmigrate::cli::run(tsmigrate::cli::Cli::parse()).await
 }

@@ -120,6 +120,24 @@ pub fn peak_rss_mb_of(pid: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU time (user + system) process `pid` (`"self"`: this one) has used so far, in seconds;
+/// 0 when /proc cannot tell. Benches divide its growth by rows to compare CPU per row across
+/// processes, a figure the load of a shared machine moves far less than wall clock.
+pub fn cpu_seconds_of(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            // SAFETY: sysconf reads a constant of the running system.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+            Some(ticks / hz.max(1.0))
+        })
+        .unwrap_or(0.0)
+}
+
 /// The source's binlog position now (where a workload written next begins).
 pub async fn position(opts: &ConnectOptions) -> Result<Position, Box<dyn std::error::Error>> {
     let mut conn = mysql::connect(opts).await?;

@@ -79,6 +79,15 @@ impl MariaDb {
         self.port
     }
 
+    /// The server's process id (benches read its CPU time from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        let guard = match self.child.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.as_ref().map(Child::id)
+    }
+
     /// Stops the server (SIGTERM: a clean shutdown) and starts it again on the same data, port
     /// and flags; blocks until it accepts connections again.
     pub fn restart(&self) {

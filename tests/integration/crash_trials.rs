@@ -17,7 +17,7 @@ use tablestore::client::{Client, ClientConfig};
 use tablestore::{PkValue, Row, Value};
 
 use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
-use crate::harness::output::{text, tsmigrate};
+use crate::harness::output::{signal, spawn_run, text, tsmigrate};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -107,21 +107,6 @@ fn write_config(
     let path = dir.join("config.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
     path.display().to_string()
-}
-
-fn spawn_run(config: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args(["run", "--config", config])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tsmigrate run")
-}
-
-fn signal(child: &Child, sig: libc::c_int) {
-    // SAFETY: kill(2) on our own child's pid; no memory is shared.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-    assert_eq!(rc, 0, "could not signal pid {}", child.id());
 }
 
 /// Waits for a run to end by itself, at most `limit`.

@@ -6,32 +6,16 @@
 //! says so, and an independent comparison reads both sides row by row.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use tablestore::{Row, Value};
 
 use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
-use crate::harness::output::{text, tsmigrate};
+use crate::harness::output::{signal, spawn_run, text, tsmigrate};
 
 const START_ROWS: u32 = 20_000;
 const ID_SPACE: u32 = 40_000;
-
-fn spawn_run(config: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args(["run", "--config", config])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tsmigrate run")
-}
-
-fn signal(child: &Child, sig: libc::c_int) {
-    // SAFETY: kill(2) on our own child's pid; no memory is shared.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-    assert_eq!(rc, 0, "could not signal the run");
-}
 
 fn write_config(dir: &Path, db: &MariaDb, database: &str) -> String {
     let endpoint = format!("embedded:{}", dir.join("data").display());

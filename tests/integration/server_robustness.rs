@@ -8,22 +8,8 @@ use tablestore::pb;
 use tablestore::plainbuffer;
 use tablestore::{PrimaryKey, Row, RowChange};
 
-const ACTIONS: &[&str] = &[
-    "CreateTable",
-    "ListTable",
-    "DescribeTable",
-    "UpdateTable",
-    "DeleteTable",
-    "PutRow",
-    "UpdateRow",
-    "DeleteRow",
-    "GetRow",
-    "GetRange",
-    "BatchGetRow",
-    "BatchWriteRow",
-    "BulkImport",
-    "NoSuchAction",
-];
+// The actions the fuzz target picks from (the last is not one).
+use tablestore_server::fuzz::ACTIONS;
 
 fn assert_answered(r: Result<bytes::Bytes, Error>, what: &str) {
     match r {

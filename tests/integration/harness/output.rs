@@ -1,7 +1,7 @@
 //! Running the CLI, and what a run printed for assertion messages. Include by path (`#[path =
 //! "harness/output.rs"] mod output;`) or through `mod harness;`.
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs the `tsmigrate` binary of this build with `args` and waits for it.
 pub fn tsmigrate(args: &[&str]) -> Output {
@@ -19,4 +19,22 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Starts `tsmigrate run --config CONFIG` in the background, output captured (the trials kill
+/// and restart it).
+pub fn spawn_run(config: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
+        .args(["run", "--config", config])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tsmigrate run")
+}
+
+/// Sends `sig` to a child process.
+pub fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid; no memory is shared.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "could not signal pid {}", child.id());
 }

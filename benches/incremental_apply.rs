@@ -7,7 +7,9 @@
 //! is printed beside the rate it is bounded by. Peak RSS of the `tsmigrate run` process and of
 //! the server; `tsmigrate verify` at the end.
 //!
-//! `cargo bench --bench incremental_apply` (env BENCH_ROWS: row events, default 1000000).
+//! `cargo bench --bench incremental_apply` (env BENCH_ROWS: row events, default 1000000;
+//! BENCH_LATENCY_MS: the server delays every answer by that many ms, a WAN's round trip,
+//! default 0).
 
 mod support;
 
@@ -57,8 +59,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
 
         // The local server in its own process, as a remote Tablestore would be.
+        let latency_ms: u64 = std::env::var("BENCH_LATENCY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let mut server = Command::new(TSMIGRATE)
-            .args(["tablestore", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["tablestore", "serve", "--listen", "127.0.0.1:0"])
+            .arg("--latency-ms")
+            .arg(latency_ms.to_string())
+            .arg("--data-dir")
             .arg(dir.path().join("ts"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -111,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let read_rate = rows as f64 / read_secs;
         let apply_rate = rows as f64 / apply_secs;
-        println!("incremental apply, {rows} row events (1/2 insert, 1/4 update, 1/4 delete; 1,000-row transactions), MariaDB -> local Tablestore server in its own process, 2 cores shared by all three");
+        println!("incremental apply, {rows} row events (1/2 insert, 1/4 update, 1/4 delete; 1,000-row transactions), MariaDB -> local Tablestore server in its own process (--latency-ms {latency_ms}), 2 cores shared by all three, load average {}", support::load_average());
         println!("{:<58} {:>12}", "measure", "value");
         println!("{:<58} {:>12.0}", "row events applied / s (tsmigrate run --mode catch_up)", apply_rate);
         println!("{:<58} {:>12.0}", "row events read and converted / s (binlog source alone)", read_rate);

@@ -358,21 +358,58 @@ pub fn redact_grant_line(line: &str) -> String {
 }
 
 /// MySQL LIKE with `%`, `_` and `\` escapes (database-level grants are patterns).
+///
+/// Greedy matching that returns to the last `%` on a mismatch: O(pattern × text) at worst. (A
+/// plain recursive matcher tries every split at every `%`, which a pattern of many `%` turns
+/// into exponential time.)
 pub(super) fn like_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some(('\\', rest)) if !rest.is_empty() => {
-                t.first() == Some(&rest[0]) && go(&rest[1..], &t[1..])
+    enum P {
+        Any,
+        One,
+        Lit(char),
+    }
+    let mut toks = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        toks.push(match c {
+            '%' => P::Any,
+            '_' => P::One,
+            // A trailing backslash stands for itself.
+            '\\' => P::Lit(chars.next().unwrap_or('\\')),
+            c => P::Lit(c),
+        });
+    }
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    // After a `%`: the pattern position after it, and the text position it now stands up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match toks.get(pi) {
+            Some(P::Any) => {
+                star = Some((pi + 1, ti));
+                pi += 1;
             }
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+            Some(P::One) => {
+                pi += 1;
+                ti += 1;
+            }
+            Some(P::Lit(c)) if *c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                // Let the last `%` take one more character and try again from there.
+                Some((after, upto)) => {
+                    pi = after;
+                    ti = upto + 1;
+                    star = Some((after, upto + 1));
+                }
+                None => return false,
+            },
         }
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
+    toks.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|p| matches!(p, P::Any)))
 }
 
 /// The privileges of the migration account.

@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use aws_sdk_sfn::error::DisplayErrorContext;
+use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata};
 use futures_util::future::BoxFuture;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -40,8 +40,15 @@ impl ExecutionInputs for SfnInputs {
                 .await
                 // The SDK's text names the error code and message; the input is in no error.
                 .map_err(|e| {
+                    // Retrying cannot help a missing execution or a missing permission.
+                    let name = match e.code() {
+                        Some("ExecutionDoesNotExist" | "InvalidArn" | "AccessDeniedException") => {
+                            ErrorName::Fatal
+                        }
+                        _ => ErrorName::Transient,
+                    };
                     StepError::new(
-                        ErrorName::Transient,
+                        name,
                         format!(
                             "DescribeExecution of {execution_arn} failed: {} (the role needs \
                              states:DescribeExecution on the state machine's executions)",

@@ -10,6 +10,8 @@
 //! - A failed step becomes a [`Diagnostic`] whose `error_type` is the step error's stable name
 //!   (`Migration.ConnectionFailed`, `Migration.ConfigInvalid`, …): that is what the state
 //!   machine's `Retry`/`Catch` `ErrorEquals` match on.
+//! - `execution-ended` ([`ended`]) records, in the migration's state store, an execution that
+//!   ended without Finish (timed out, aborted, failed outside it) and frees its lease.
 //! - `start-migration` ([`start`]) turns an EventBridge event, a direct invoke or an S3
 //!   object-created event (a config file) into one `StartExecution` of the migration state
 //!   machine, with a deterministic execution name so a duplicate event does not start a
@@ -19,6 +21,7 @@
 //!   rule is simpler without exceptions. Only the step name, request id, migration id, timing
 //!   and the error's name and message (which never carry secrets) are logged.
 
+pub mod ended;
 pub mod secrets;
 pub mod start;
 
@@ -62,13 +65,18 @@ pub const FUNCTION_ENV: &str = "TSMIGRATE_FUNCTION";
 pub enum Function {
     Step(Step),
     StartMigration,
+    ExecutionEnded,
 }
 
 impl Function {
-    /// Parses a function name: a step's [`function_name`] or `start-migration`.
+    /// Parses a function name: a step's [`function_name`], `start-migration` or
+    /// `execution-ended`.
     pub fn parse(name: &str) -> Option<Function> {
         if name == "start-migration" {
             return Some(Function::StartMigration);
+        }
+        if name == "execution-ended" {
+            return Some(Function::ExecutionEnded);
         }
         Step::ALL
             .into_iter()
@@ -80,6 +88,7 @@ impl Function {
     pub fn names() -> Vec<String> {
         let mut names: Vec<String> = Step::ALL.into_iter().map(function_name).collect();
         names.push("start-migration".to_owned());
+        names.push("execution-ended".to_owned());
         names
     }
 }
@@ -273,6 +282,20 @@ pub async fn run_start_migration_function() -> Result<(), lambda_runtime::Error>
     let starter = &starter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         starter.handle(event).await
+    }))
+    .await
+}
+
+/// The whole `main` of `execution-ended`: logs, the Secrets Manager and Step Functions clients
+/// once per cold start, then serve.
+pub async fn run_execution_ended_function() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let config = aws_config_loader().load().await;
+    let resolver = SecretsManagerResolver::new(aws_sdk_secretsmanager::Client::new(&config));
+    let inputs = ended::SfnInputs(aws_sdk_sfn::Client::new(&config));
+    let (resolver, inputs) = (&resolver, &inputs);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        ended::handle_ended(event, inputs, resolver).await
     }))
     .await
 }

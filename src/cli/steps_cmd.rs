@@ -186,14 +186,22 @@ async fn status(ctx: &Context) -> i32 {
         Ok((status, total, done, rows, checkpoint, lease, dirty)) => {
             let now = std::time::SystemTime::now();
             match status {
-                Some(s) => println!(
-                    "phase: {}{}{}",
-                    s.phase,
-                    if s.stopped { " (stopped)" } else { "" },
-                    s.last_error
-                        .map(|e| format!(", last error: {e}"))
-                        .unwrap_or_default()
-                ),
+                Some(s) => {
+                    println!(
+                        "phase: {}{}{}",
+                        s.phase,
+                        if s.stopped { " (stopped)" } else { "" },
+                        s.last_error
+                            .as_ref()
+                            .map(|e| format!(", last error: {e}"))
+                            .unwrap_or_default()
+                    );
+                    // Recorded by the execution-ended handler (timed out, aborted, failed
+                    // outside Finish): which execution, when, and how to resume.
+                    if let (Some(_), Some(detail)) = (s.ended_at, &s.detail) {
+                        println!("ended: {detail}");
+                    }
+                }
                 None => println!("phase: not started"),
             }
             println!("chunks: {done}/{total} done, {rows} rows copied");

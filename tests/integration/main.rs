@@ -15,6 +15,7 @@ mod chunk_reader;
 mod cli_run;
 mod config_reference;
 mod crash_trials;
+mod execution_ended;
 mod full_copy;
 mod hostile_input;
 mod incremental;

@@ -633,6 +633,7 @@ async fn status_round_trip_and_reset() {
         rows_copied: 123_456,
         dirty_rows: 2,
         last_error: None,
+        ..Status::default()
     };
     s.set_status(&st).await.unwrap();
     assert_eq!(s.status().await.unwrap(), Some(st.clone()));

@@ -539,3 +539,67 @@ async fn secrets_manager_resolver_reads_secrets_and_json_keys() {
         .expect("fresh");
     assert_eq!(fresh.expose(), "rotated");
 }
+
+#[tokio::test]
+async fn execution_ended_reads_a_left_out_input_with_describe_execution() {
+    use tsmigrate_core::steps::ended::ExecutionInputs;
+    use tsmigrate_functions::ended::{handle_ended, SfnInputs};
+
+    let sdk = sdk_config().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let arn = create_state_machine(&sfn, "tsmigrate-ended").await;
+    let started: Started = serde_json::from_value(
+        Starter::new(sfn.clone(), arn.clone())
+            .handle(eventbridge(
+                "ev-ended",
+                json!({"config": config("shop", 8)}),
+            ))
+            .await
+            .expect("start"),
+    )
+    .expect("answer");
+    let inputs = SfnInputs(sfn.clone());
+    let input = inputs
+        .input(&started.execution_arn)
+        .await
+        .expect("DescribeExecution")
+        .expect("an input");
+    let input: Value = serde_json::from_str(&input).expect("JSON");
+    assert_eq!(input["config"]["migration_id"], json!("shop"));
+    let missing = inputs
+        .input(&format!("{}-gone", started.execution_arn))
+        .await
+        .expect_err("no such execution");
+    assert!(
+        missing.message.contains("DescribeExecution"),
+        "{}",
+        missing.message
+    );
+
+    // The event without its input (too large for EventBridge): the handler describes the
+    // execution, finds the migration's config and goes on to its state store: here it stops at
+    // the Tablestore keys, which this resolver does not hold (the source password is never
+    // asked for).
+    let event = json!({
+        "version": "0", "id": "status-1", "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": started.execution_arn, "stateMachineArn": arn,
+                   "name": started.execution_name, "status": "TIMED_OUT",
+                   "startDate": 1, "stopDate": 2, "input": null,
+                   "inputDetails": {"included": false}, "error": null, "cause": null}
+    });
+    let resolver = tsmigrate_core::config::LocalSecrets::new();
+    let err = handle_ended(
+        LambdaEvent::new(event, Context::default()),
+        &inputs,
+        &resolver,
+    )
+    .await
+    .expect_err("no Tablestore keys");
+    assert_eq!(err.error_type, "Migration.ConfigInvalid");
+    assert!(
+        err.error_message.contains("destination.access_key_id"),
+        "{}",
+        err.error_message
+    );
+}

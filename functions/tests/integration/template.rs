@@ -188,7 +188,7 @@ fn every_function_and_the_state_machine_log_to_a_retained_group_and_trace() {
         })
         .collect();
     let functions = of_type(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 9);
+    assert_eq!(functions.len(), 10);
     let mut used = BTreeSet::new();
     for (id, f) in &functions {
         let group = f["Properties"]["LoggingConfig"]["LogGroup"]
@@ -329,4 +329,116 @@ fn the_alarms_cover_failures_lag_and_stalls_on_an_encrypted_topic() {
         Some("SQS")
     );
     assert_eq!(of_type(&t, "AWS::CloudWatch::Dashboard").len(), 1);
+}
+
+#[test]
+fn ended_executions_reach_execution_ended_with_a_narrow_role() {
+    let t = template();
+    // The status-change rule keeps its log group and invokes the function, with retries and a
+    // dead-letter queue.
+    let rule = &t["Resources"]["ExecutionEndedRule"]["Properties"];
+    assert_eq!(
+        all_strings(&rule["EventPattern"]["detail"]["status"]),
+        ["FAILED", "TIMED_OUT", "ABORTED"]
+    );
+    let targets = rule["Targets"].as_vec().expect("targets");
+    let arns: Vec<&str> = targets.iter().filter_map(|x| x["Arn"].as_str()).collect();
+    assert!(arns.contains(&"ExecutionEndedLogGroup.Arn"), "{arns:?}");
+    let target = targets
+        .iter()
+        .find(|x| x["Arn"].as_str() == Some("ExecutionEndedFunction.Arn"))
+        .expect("the rule invokes execution-ended");
+    assert!(target["RetryPolicy"]["MaximumRetryAttempts"].as_i64() > Some(0));
+    assert_eq!(
+        target["DeadLetterConfig"]["Arn"].as_str(),
+        Some("ExecutionEndedFailuresQueue.Arn")
+    );
+    let permission = &t["Resources"]["ExecutionEndedPermission"]["Properties"];
+    assert_eq!(
+        permission["Principal"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    assert_eq!(
+        permission["SourceArn"].as_str(),
+        Some("ExecutionEndedRule.Arn")
+    );
+
+    // The function: the bootstrap's execution-ended job, in the VPC, its own log group, failed
+    // asynchronous invokes kept in the same queue.
+    let f = &t["Resources"]["ExecutionEndedFunction"]["Properties"];
+    assert_eq!(
+        f["Environment"]["Variables"]["TSMIGRATE_FUNCTION"].as_str(),
+        Some("execution-ended")
+    );
+    assert!(!f["VpcConfig"].is_badvalue());
+    assert_eq!(f["Role"].as_str(), Some("ExecutionEndedRole.Arn"));
+    assert_eq!(
+        f["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"].as_str(),
+        Some("ExecutionEndedFailuresQueue.Arn")
+    );
+
+    // The role: the allowed secrets (the Tablestore keys), KMS through Secrets Manager,
+    // DescribeExecution on this machine's executions, its queue, its logs; nothing else.
+    let role = &t["Resources"]["ExecutionEndedRole"]["Properties"];
+    // `!If [HasKmsKey, {statement}, NoValue]` reads as a list holding the statement.
+    let role_statements: Vec<&Yaml> = statements(&role["Policies"])
+        .into_iter()
+        .flat_map(|s| match s.as_vec() {
+            Some(branches) => branches.iter().filter(|b| b.as_hash().is_some()).collect(),
+            None => vec![s],
+        })
+        .collect();
+    let granted: BTreeSet<String> = role_statements.iter().flat_map(|s| actions(s)).collect();
+    let expected: BTreeSet<String> = [
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "states:DescribeExecution",
+        "sqs:SendMessage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(granted, expected);
+    let resource_of = |action: &str| -> Vec<String> {
+        role_statements
+            .iter()
+            .filter(|s| actions(s).contains(&action.to_owned()))
+            .flat_map(|s| all_strings(&s["Resource"]))
+            .collect()
+    };
+    assert_eq!(
+        resource_of("secretsmanager:GetSecretValue"),
+        ["SourceSecretArns"]
+    );
+    assert_eq!(resource_of("kms:Decrypt"), ["KmsKeyArn"]);
+    let describe = resource_of("states:DescribeExecution");
+    assert_eq!(describe.len(), 1);
+    assert!(describe[0].ends_with(":execution:${AWS::StackName}-migration:*"));
+    assert_eq!(
+        resource_of("logs:PutLogEvents"),
+        ["ExecutionEndedFunctionLogGroup.Arn"]
+    );
+    assert_eq!(
+        all_strings(&role["ManagedPolicyArns"])[0],
+        "UseVpc",
+        "VPC access only under UseVpc"
+    );
+
+    // Its failures page: errors, and events that failed every retry.
+    let alarm_on = |metric: &str, dimension: &str| {
+        of_type(&t, "AWS::CloudWatch::Alarm").iter().any(|(_, a)| {
+            let p = &a["Properties"];
+            p["MetricName"].as_str() == Some(metric)
+                && all_strings(&p["Dimensions"]).contains(&dimension.to_owned())
+        })
+    };
+    assert!(alarm_on("Errors", "ExecutionEndedFunction"));
+    assert!(alarm_on(
+        "ApproximateNumberOfMessagesVisible",
+        "ExecutionEndedFailuresQueue.QueueName"
+    ));
 }

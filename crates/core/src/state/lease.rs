@@ -231,6 +231,96 @@ impl StateStore {
         }
     }
 
+    /// Frees the lease of an execution that ended without Finish (timed out, aborted, failed
+    /// outside it), for the execution-ended handler: only while `owner` still holds it, so a
+    /// lease handed to a continue-as-new successor, taken over, or never taken stays as it is.
+    ///
+    /// A live binlog batch claim of the ended execution is kept (an invocation Step Functions
+    /// started keeps running after the execution ends, until its deadline): the lease is then
+    /// expired now and renamed `<owner>/ended` (so that invocation cannot renew it), and a new
+    /// execution takes it over at once while its binlog batches wait for the claim to lapse.
+    /// Otherwise the row is deleted. Every write is conditional on the row read, so a claim
+    /// taken meanwhile is seen on the next round.
+    pub async fn release_after_end(&self, owner: &str) -> Result<EndedRelease, StateError> {
+        check_owner(owner)?;
+        let ended_owner = format!("{owner}{ENDED_SUFFIX}");
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            let Some((lease, claim)) = self.lease_and_claim().await? else {
+                return Ok(EndedRelease::NotHeld { holder: None });
+            };
+            if lease.owner == ended_owner {
+                return Ok(EndedRelease::AlreadyReleased);
+            }
+            if lease.owner != owner {
+                return Ok(EndedRelease::NotHeld {
+                    holder: Some(lease.owner),
+                });
+            }
+            // The row exactly as read: owner, expiry and batch claim (or no claim).
+            let token_condition = match &claim {
+                Some(c) => equals("batch_token", c.token.as_str()),
+                None => ColumnCondition::Single {
+                    column: "batch_token".into(),
+                    comparator: Comparator::Equal,
+                    value: Value::String(String::new()),
+                    pass_if_missing: true,
+                    latest_version_only: true,
+                },
+            };
+            let cond = Condition::expect(RowExistence::ExpectExist).with_column(
+                ColumnCondition::Composite {
+                    op: LogicalOp::And,
+                    conditions: vec![
+                        equals("owner", owner),
+                        equals("expires_at", unix_millis(lease.expires_at)),
+                        token_condition,
+                    ],
+                },
+            );
+            let live = claim.filter(|c| now < c.until + TAKEOVER_GRACE);
+            let result = match &live {
+                None => {
+                    self.client
+                        .delete_row(&self.table, &self.pk(KEY), &cond)
+                        .await
+                }
+                Some(_) => {
+                    let expired = Lease {
+                        owner: ended_owner.clone(),
+                        expires_at: from_unix_millis(unix_millis(now)),
+                    };
+                    self.client
+                        .update_row(&self.table, &self.pk(KEY), &lease_ops(&expired, now), &cond)
+                        .await
+                }
+            };
+            match result {
+                Ok(()) => {
+                    tracing::info!(
+                        migration = %self.migration_id,
+                        owner,
+                        batch_claim_kept = live.is_some(),
+                        "released the lease of an ended execution"
+                    );
+                    return Ok(match live {
+                        None => EndedRelease::Released,
+                        Some(c) => EndedRelease::ExpiredKeepingClaim { until: c.until },
+                    });
+                }
+                // The row changed between the read and the write (a batch claimed it, the
+                // owner renewed): read again and decide again.
+                Err(e) if condition_failed(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StateError::Invalid(format!(
+            "the lease row of migration {} kept changing while releasing the lease of ended \
+             execution {owner}; the handler is retried",
+            self.migration_id
+        )))
+    }
+
     fn lease_row(&self, lease: &Lease, now: SystemTime) -> Row {
         self.row(
             KEY,
@@ -256,6 +346,26 @@ impl StateStore {
             owner: owner.to_owned(),
         }
     }
+}
+
+/// Appended to an ended execution's name when its lease is expired in place
+/// ([`StateStore::release_after_end`]): that execution can no longer renew it.
+pub const ENDED_SUFFIX: &str = "/ended";
+
+/// What [`StateStore::release_after_end`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndedRelease {
+    /// The lease row is gone: a new execution may begin at once.
+    Released,
+    /// The lease is expired (a new execution may begin at once) but keeps a binlog batch
+    /// claim of the ended execution, which may write until `until`; the next batch waits for
+    /// it to lapse.
+    ExpiredKeepingClaim { until: SystemTime },
+    /// An earlier call already expired it in place (a redelivered event).
+    AlreadyReleased,
+    /// The execution does not hold the lease (never took it, released it, handed it to a
+    /// continue-as-new successor, or it was taken over): left as it is.
+    NotHeld { holder: Option<String> },
 }
 
 /// Who may write binlog changes now: a batch's token and its hard deadline.

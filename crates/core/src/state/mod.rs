@@ -68,7 +68,7 @@ use tablestore::{
 pub use checkpoint::Checkpoint;
 pub use chunks::{ChunkRecord, ChunkStatus, Plan};
 pub use error::StateError;
-pub use lease::{BatchClaim, Lease, TAKEOVER_GRACE};
+pub use lease::{BatchClaim, EndedRelease, Lease, ENDED_SUFFIX, TAKEOVER_GRACE};
 pub use plan_draft::PlanDraft;
 pub use records::{DirtyRecord, FailureKind, Status};
 

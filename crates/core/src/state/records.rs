@@ -72,6 +72,14 @@ pub struct Status {
     pub dirty_rows: u64,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The execution that wrote this status (Begin, Finish, or the execution-ended handler):
+    /// tells the handler whether Finish already recorded that execution's end.
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// Unix ms the execution stopped, when the execution-ended handler recorded an end that
+    /// Finish did not (timed out, aborted, failed outside Finish).
+    #[serde(default)]
+    pub ended_at: Option<i64>,
 }
 
 /// `dirty/<table>/<pk>`, shortened to fit a key value: a prefix, `#`, and a SHA-256 of the

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Endpoint, MigrationConfig, SecretResolver};
+use crate::config::{Endpoint, MigrationConfig, SecretResolver, SecretString};
 use crate::mysql::ConnectOptions;
 use tablestore::client::{Client, ClientConfig};
 
@@ -43,40 +43,55 @@ impl Context {
             tls_ca_file: s.tls_ca_file.clone(),
             connect_timeout: Duration::from_secs(10),
         };
-        let d = &config.destination;
-        let endpoint = match d
-            .endpoint()
-            .map_err(|e| StepError::new(ErrorName::ConfigInvalid, e))?
-        {
-            Endpoint::Http { url, .. } => url,
-            Endpoint::Embedded { dir } => {
-                return Err(StepError::new(
-                    ErrorName::ConfigInvalid,
-                    format!(
-                        "destination.endpoint `embedded:{}` is the local server that only the \
-                         tsmigrate command line starts; here (a Lambda function or a library \
-                         caller) set destination.endpoint to the instance's endpoint, e.g. \
-                         https://INSTANCE.REGION.ots.aliyuncs.com, or to a running \
-                         `tsmigrate tablestore serve`",
-                        dir.display()
-                    ),
-                ))
-            }
-        };
-        let mut cc = ClientConfig::new(
-            endpoint,
-            d.instance.clone(),
-            secrets.access_key_id.expose(),
-            secrets.access_key_secret.expose(),
-        );
-        cc.credentials.sts_token = secrets.sts_token.as_ref().map(|t| t.expose().to_owned());
-        cc.region = d.region.clone();
-        let destination =
-            Client::new(cc).map_err(|e| StepError::new(ErrorName::ConfigInvalid, e.to_string()))?;
+        let destination = destination_client(
+            &config,
+            &secrets.access_key_id,
+            &secrets.access_key_secret,
+            secrets.sts_token.as_ref(),
+        )?;
         Ok(Context {
             config,
             source,
             destination,
         })
     }
+}
+
+/// The Tablestore client of `config`'s destination with resolved credentials (also what the
+/// execution-ended handler uses, which needs no source connection).
+pub fn destination_client(
+    config: &MigrationConfig,
+    access_key_id: &SecretString,
+    access_key_secret: &SecretString,
+    sts_token: Option<&SecretString>,
+) -> Result<Client, StepError> {
+    let d = &config.destination;
+    let endpoint = match d
+        .endpoint()
+        .map_err(|e| StepError::new(ErrorName::ConfigInvalid, e))?
+    {
+        Endpoint::Http { url, .. } => url,
+        Endpoint::Embedded { dir } => {
+            return Err(StepError::new(
+                ErrorName::ConfigInvalid,
+                format!(
+                    "destination.endpoint `embedded:{}` is the local server that only the \
+                     tsmigrate command line starts; here (a Lambda function or a library \
+                     caller) set destination.endpoint to the instance's endpoint, e.g. \
+                     https://INSTANCE.REGION.ots.aliyuncs.com, or to a running \
+                     `tsmigrate tablestore serve`",
+                    dir.display()
+                ),
+            ))
+        }
+    };
+    let mut cc = ClientConfig::new(
+        endpoint,
+        d.instance.clone(),
+        access_key_id.expose(),
+        access_key_secret.expose(),
+    );
+    cc.credentials.sts_token = sts_token.map(|t| t.expose().to_owned());
+    cc.region = d.region.clone();
+    Client::new(cc).map_err(|e| StepError::new(ErrorName::ConfigInvalid, e.to_string()))
 }

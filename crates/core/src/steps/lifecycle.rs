@@ -120,7 +120,14 @@ pub async fn begin(ctx: &Context, owner: &str) -> Result<BeginOutput, StepError>
             }
         };
     }
-    set_phase(&store, "running", None, None).await?;
+    let mut status: Status = store.status().await?.unwrap_or_default();
+    status.phase = "running".to_owned();
+    status.stopped = false;
+    status.detail = None;
+    status.execution = Some(owner.to_owned());
+    status.ended_at = None;
+    status.updated_at = unix_millis(store.now());
+    store.set_status(&status).await?;
     let cfg = &ctx.config;
     Ok(BeginOutput {
         lease_owner: owner.to_owned(),
@@ -181,6 +188,8 @@ pub async fn finish(
     status.detail = None;
     status.dirty_rows = dirty_rows;
     status.last_error = error.map(str::to_owned);
+    status.execution = Some(owner.to_owned());
+    status.ended_at = None;
     status.updated_at = unix_millis(store.now());
     store.set_status(&status).await?;
     store.release_lease(owner).await?;

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod create_schema;
 mod ddl_guard;
 pub mod dispatch;
+pub mod ended;
 pub mod error;
 pub mod heartbeat;
 pub mod lifecycle;

@@ -230,7 +230,16 @@ async fn status(ctx: &Context) -> i32 {
                 None => println!("binlog checkpoint: none"),
             }
             match lease {
-                Some(l) if !l.is_expired_at(now) => println!("running: execution {}", l.owner),
+                Some(l) if !l.is_expired_at(now) => {
+                    match l.owner.strip_suffix(tsmigrate_core::state::ENDED_SUFFIX) {
+                        Some(ended) => println!(
+                        "running: none; steps of ended execution {ended} may still write until \
+                         {} (a new execution can begin then)",
+                        tsmigrate_core::state::fmt_time(&l.expires_at)
+                    ),
+                        None => println!("running: execution {}", l.owner),
+                    }
+                }
                 _ => println!("running: no execution holds the migration"),
             }
             println!("dirty rows: {dirty}");

@@ -128,7 +128,8 @@ async fn a_timed_out_execution_holding_the_lease_is_recorded_and_released_at_onc
     );
     assert_eq!(s.lease().await.unwrap(), None);
 
-    // A new execution begins now, not when the hour-long lease would have expired.
+    // A new execution begins now, not when the hour-long lease would have expired (this
+    // execution stopped long ago: none of its invocations can still be running).
     let next = "ended-timeout-full_and_incremental-fedcba9876543210";
     begin(&ctx, next)
         .await
@@ -136,6 +137,61 @@ async fn a_timed_out_execution_holding_the_lease_is_recorded_and_released_at_onc
     assert_eq!(s.lease().await.unwrap().expect("lease").owner, next);
     let status = s.status().await.unwrap().expect("status");
     assert_eq!((status.phase.as_str(), status.stopped), ("running", false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_just_ended_execution_keeps_the_lease_until_its_invocations_cannot_run() {
+    // Step Functions leaves the Lambda invocations of an ended execution running: a
+    // CopyChunk started just before the timeout may write for up to 15 minutes more. A new
+    // execution beginning meanwhile could see its rows overwritten by that late page.
+    let t = start().await;
+    let ctx = context(&t, "ended-recent").await;
+    let name = "ended-recent-full_and_incremental-0123456789abcdef";
+    begin(&ctx, name).await.expect("begin");
+    let s = store(&t, "ended-recent");
+    let stopped = unix_millis(SystemTime::now());
+    let mut e = event(
+        name,
+        "TIMED_OUT",
+        Some(&execution_input(&t, "ended-recent")),
+        None,
+    );
+    e["detail"]["stopDate"] = json!(stopped);
+
+    let out = handle(&e).await;
+    assert_eq!(out.status, StatusAction::Recorded, "{out:?}");
+    assert_eq!(out.lease, LeaseAction::FreedAfterInvocations, "{out:?}");
+    let free_at = stopped + 930_000;
+    assert_eq!(out.lease_free_at, Some(free_at));
+    let lease = s.lease().await.unwrap().expect("lease kept");
+    assert_eq!(lease.owner, format!("{name}/ended"));
+    assert_eq!(unix_millis(lease.expires_at), free_at);
+    // No step of the ended execution renews it, and no new execution begins before then.
+    assert!(s.renew_lease(name, LEASE_TTL).await.is_err());
+    let next = "ended-recent-full_and_incremental-fedcba9876543210";
+    let held = begin(&ctx, next)
+        .await
+        .expect_err("the ended execution's steps may still write");
+    assert!(
+        held.to_string().contains(&format!("{name}/ended")),
+        "{held}"
+    );
+    let detail = s
+        .status()
+        .await
+        .unwrap()
+        .expect("status")
+        .detail
+        .unwrap_or_default();
+    assert!(detail.contains("16 minutes"), "{detail}");
+
+    // Redelivered: nothing more.
+    let again = handle(&e).await;
+    assert_eq!(again.lease, LeaseAction::AlreadyReleased, "{again:?}");
+    assert_eq!(
+        unix_millis(s.lease().await.unwrap().expect("lease").expires_at),
+        free_at
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,6 +467,22 @@ async fn tsmigrate_status_shows_the_recorded_end() {
     );
     assert!(
         printed.contains("running: no execution holds the migration"),
+        "{}",
+        text(&out)
+    );
+
+    // An execution that ended just now: its steps may still write for a while.
+    let recent = "ended-cli-full_and_incremental-fedcba9876543210";
+    begin(&ctx, recent).await.expect("begin");
+    let mut e = event(recent, "ABORTED", Some(&input), None);
+    e["detail"]["stopDate"] = json!(unix_millis(SystemTime::now()));
+    handle(&e).await;
+    let out = tsmigrate(&["status", "--config", path.to_str().unwrap()]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains(&format!(
+            "running: none; steps of ended execution {recent} may still write until"
+        )),
         "{}",
         text(&out)
     );

@@ -235,13 +235,20 @@ impl StateStore {
     /// outside it), for the execution-ended handler: only while `owner` still holds it, so a
     /// lease handed to a continue-as-new successor, taken over, or never taken stays as it is.
     ///
-    /// A live binlog batch claim of the ended execution is kept (an invocation Step Functions
-    /// started keeps running after the execution ends, until its deadline): the lease is then
-    /// expired now and renamed `<owner>/ended` (so that invocation cannot renew it), and a new
-    /// execution takes it over at once while its binlog batches wait for the claim to lapse.
-    /// Otherwise the row is deleted. Every write is conditional on the row read, so a claim
-    /// taken meanwhile is seen on the next round.
-    pub async fn release_after_end(&self, owner: &str) -> Result<EndedRelease, StateError> {
+    /// Step Functions does not stop the Lambda invocations an execution started when it ends:
+    /// a CopyChunk or BinlogBatch may write until its own deadline. So the lease is free only
+    /// from `free_at` on (the caller passes the end plus the longest an invocation can run):
+    /// until then it stays, renamed `<owner>/ended` (no step of the ended execution can renew
+    /// it, and no new execution can begin and race the stale writes). When `free_at` has
+    /// passed and no binlog batch claim of the ended execution is live, the row is deleted;
+    /// a live claim stays in the row either way, so the next batch waits for it to lapse.
+    /// Every write is conditional on the row read, so a claim taken meanwhile is seen on the
+    /// next round.
+    pub async fn release_after_end(
+        &self,
+        owner: &str,
+        free_at: SystemTime,
+    ) -> Result<EndedRelease, StateError> {
         check_owner(owner)?;
         let ended_owner = format!("{owner}{ENDED_SUFFIX}");
         for _ in 0..ATTEMPTS {
@@ -279,33 +286,37 @@ impl StateStore {
                 },
             );
             let live = claim.filter(|c| now < c.until + TAKEOVER_GRACE);
-            let result = match &live {
-                None => {
-                    self.client
-                        .delete_row(&self.table, &self.pk(KEY), &cond)
-                        .await
-                }
-                Some(_) => {
-                    let expired = Lease {
-                        owner: ended_owner.clone(),
-                        expires_at: from_unix_millis(unix_millis(now)),
-                    };
-                    self.client
-                        .update_row(&self.table, &self.pk(KEY), &lease_ops(&expired, now), &cond)
-                        .await
-                }
+            let free_at = free_at.max(now);
+            let delete = free_at <= now && live.is_none();
+            let result = if delete {
+                self.client
+                    .delete_row(&self.table, &self.pk(KEY), &cond)
+                    .await
+            } else {
+                let ended = Lease {
+                    owner: ended_owner.clone(),
+                    expires_at: from_unix_millis(unix_millis(free_at)),
+                };
+                self.client
+                    .update_row(&self.table, &self.pk(KEY), &lease_ops(&ended, now), &cond)
+                    .await
             };
             match result {
                 Ok(()) => {
                     tracing::info!(
                         migration = %self.migration_id,
                         owner,
+                        free_in_ms = unix_millis(free_at) - unix_millis(now),
                         batch_claim_kept = live.is_some(),
                         "released the lease of an ended execution"
                     );
-                    return Ok(match live {
-                        None => EndedRelease::Released,
-                        Some(c) => EndedRelease::ExpiredKeepingClaim { until: c.until },
+                    return Ok(if delete {
+                        EndedRelease::Released
+                    } else {
+                        EndedRelease::Ended {
+                            free_at,
+                            claim_until: live.map(|c| c.until),
+                        }
                     });
                 }
                 // The row changed between the read and the write (a batch claimed it, the
@@ -357,10 +368,13 @@ pub const ENDED_SUFFIX: &str = "/ended";
 pub enum EndedRelease {
     /// The lease row is gone: a new execution may begin at once.
     Released,
-    /// The lease is expired (a new execution may begin at once) but keeps a binlog batch
-    /// claim of the ended execution, which may write until `until`; the next batch waits for
-    /// it to lapse.
-    ExpiredKeepingClaim { until: SystemTime },
+    /// The lease is the ended execution's `<owner>/ended` until `free_at` (a new execution may
+    /// begin from then on), and keeps a binlog batch claim of the ended execution that may
+    /// write until `claim_until`, if one is live; the next batch waits for it to lapse.
+    Ended {
+        free_at: SystemTime,
+        claim_until: Option<SystemTime>,
+    },
     /// An earlier call already expired it in place (a redelivered event).
     AlreadyReleased,
     /// The execution does not hold the lease (never took it, released it, handed it to a

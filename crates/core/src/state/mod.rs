@@ -105,7 +105,7 @@ pub fn from_unix_millis(ms: i64) -> SystemTime {
 }
 
 /// RFC 3339 text of a time, for messages.
-pub(crate) fn fmt_time(t: &SystemTime) -> String {
+pub fn fmt_time(t: &SystemTime) -> String {
     let odt = time::OffsetDateTime::from(*t);
     odt.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| format!("{} ms since 1970", unix_millis(*t)))

@@ -11,8 +11,12 @@
 //! 1. records the end in the status (phase `timed_out`, `aborted` or `failed`, stopped, the
 //!    error and cause, the execution name and stop time) unless Finish already recorded this
 //!    execution's end (with better detail);
-//! 2. frees the lease at once ([`StateStore::release_after_end`]), so a new execution can
-//!    begin without waiting for the lease to expire.
+//! 2. frees the lease ([`StateStore::release_after_end`]) from the moment no Lambda
+//!    invocation the execution started can still be running: the stop time plus
+//!    [`MAX_INVOCATION`] plus the takeover grace (Step Functions does not stop invocations
+//!    in flight when an execution ends, and a late CopyChunk page must not land after a new
+//!    execution's writes). Until then the lease is `<name>/ended`, which no step can renew; a
+//!    new execution can begin from then on instead of after the hour-long lease.
 //!
 //! An execution that does not hold the lease is left alone: it never took it (failed before
 //! Begin, or `LeaseHeld`), Finish released it, or it handed it to its continue-as-new
@@ -35,6 +39,9 @@ use tablestore::error::code;
 
 /// The EventBridge detail type of Step Functions execution status changes.
 pub const DETAIL_TYPE: &str = "Step Functions Execution Status Change";
+/// Lambda's hard limit on one invocation: a step the ended execution started may still write
+/// this long after the execution ended (the template's timeouts are lower; this holds for any).
+pub const MAX_INVOCATION: std::time::Duration = std::time::Duration::from_secs(900);
 /// The longest error + cause text kept in the status row (a cause can be a whole stack).
 const MAX_ERROR_TEXT: usize = 4_096;
 
@@ -165,6 +172,9 @@ pub enum StatusAction {
 pub enum LeaseAction {
     /// Deleted: a new execution may begin at once.
     Released,
+    /// Renamed `<name>/ended` until `lease_free_at`: an invocation the execution started may
+    /// still be writing until then; a new execution may begin from then on.
+    FreedAfterInvocations,
     /// Expired at once, keeping a still-running binlog batch's claim (see
     /// [`StateStore::release_after_end`]).
     ExpiredKeepingBatchClaim,
@@ -185,6 +195,8 @@ pub struct EndedOutput {
     pub lease: LeaseAction,
     /// Who holds the lease when it is not this execution (a successor, a newer execution).
     pub lease_holder: Option<String>,
+    /// With [`LeaseAction::FreedAfterInvocations`]: when a new execution may begin (unix ms).
+    pub lease_free_at: Option<i64>,
     /// Why nothing was done, when nothing was.
     pub note: Option<String>,
 }
@@ -198,6 +210,7 @@ impl EndedOutput {
             status: StatusAction::Untouched,
             lease: LeaseAction::NotHeld,
             lease_holder: None,
+            lease_free_at: None,
             note: Some(note),
         }
     }
@@ -307,6 +320,7 @@ pub async fn record_end(
         status: StatusAction::Untouched,
         lease: LeaseAction::NotHeld,
         lease_holder: None,
+        lease_free_at: None,
         note: None,
     };
     let Some(phase) = ended.phase() else {
@@ -338,11 +352,20 @@ pub async fn record_end(
             out.status = StatusAction::Recorded;
         }
     }
-    match store.release_after_end(&ended.name).await? {
+    // No invocation of the execution runs past its stop plus Lambda's limit (the event's
+    // time when it has none: it is sent as the execution stops).
+    let stopped = ended
+        .stop_date
+        .map(crate::state::from_unix_millis)
+        .unwrap_or_else(std::time::SystemTime::now);
+    let free_at = stopped + MAX_INVOCATION + crate::state::TAKEOVER_GRACE;
+    match store.release_after_end(&ended.name, free_at).await? {
         EndedRelease::Released => out.lease = LeaseAction::Released,
-        EndedRelease::ExpiredKeepingClaim { .. } => {
-            out.lease = LeaseAction::ExpiredKeepingBatchClaim
+        EndedRelease::Ended { free_at, .. } if free_at > std::time::SystemTime::now() => {
+            out.lease = LeaseAction::FreedAfterInvocations;
+            out.lease_free_at = Some(unix_millis(free_at));
         }
+        EndedRelease::Ended { .. } => out.lease = LeaseAction::ExpiredKeepingBatchClaim,
         EndedRelease::AlreadyReleased => {
             out.lease = LeaseAction::AlreadyReleased;
             // An earlier delivery recorded the end, or Finish did.
@@ -386,9 +409,14 @@ fn ended_status(
     status.phase = phase.to_owned();
     status.stopped = true;
     status.detail = Some(format!(
-        "execution {} ended {} at {at} without reaching Finish; the lease was released: start \
-         the migration again to resume it",
-        ended.name, ended.status
+        "execution {} ended {} at {at} without reaching Finish; its lease is released once \
+         no step it started can still be running ({} minutes after it ended): start the \
+         migration again then to resume it",
+        ended.name,
+        ended.status,
+        (MAX_INVOCATION + crate::state::TAKEOVER_GRACE)
+            .as_secs()
+            .div_ceil(60)
     ));
     status.last_error = Some(ended.error_text());
     status.execution = Some(ended.name.clone());

@@ -99,6 +99,7 @@ pub async fn handle_ended(
                 status_action = ?out.status,
                 lease_action = ?out.lease,
                 lease_holder = out.lease_holder.as_deref().unwrap_or(""),
+                lease_free_at_ms = out.lease_free_at.unwrap_or(0),
                 note = out.note.as_deref().unwrap_or(""),
                 elapsed_ms,
                 "execution end handled"

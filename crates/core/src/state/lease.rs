@@ -51,6 +51,17 @@ pub(super) fn equals(column: &str, value: impl Into<Value>) -> ColumnCondition {
     }
 }
 
+/// Passes while nobody holds the batch slot (no `batch_token` column, or an empty one).
+fn no_batch_claim() -> ColumnCondition {
+    ColumnCondition::Single {
+        column: "batch_token".into(),
+        comparator: Comparator::Equal,
+        value: Value::String(String::new()),
+        pass_if_missing: true,
+        latest_version_only: true,
+    }
+}
+
 impl StateStore {
     /// The current lease, expired or not; `None` when nobody holds it.
     pub async fn lease(&self) -> Result<Option<Lease>, StateError> {
@@ -267,13 +278,7 @@ impl StateStore {
             // The row exactly as read: owner, expiry and batch claim (or no claim).
             let token_condition = match &claim {
                 Some(c) => equals("batch_token", c.token.as_str()),
-                None => ColumnCondition::Single {
-                    column: "batch_token".into(),
-                    comparator: Comparator::Equal,
-                    value: Value::String(String::new()),
-                    pass_if_missing: true,
-                    latest_version_only: true,
-                },
+                None => no_batch_claim(),
             };
             let cond = Condition::expect(RowExistence::ExpectExist).with_column(
                 ColumnCondition::Composite {
@@ -414,14 +419,7 @@ impl StateStore {
                 Some((_, claim)) => claim,
             };
             let token_condition = match &current {
-                None => ColumnCondition::Single {
-                    column: "batch_token".into(),
-                    comparator: Comparator::Equal,
-                    value: Value::String(String::new()),
-                    // Passes when the column is missing: nobody claimed it.
-                    pass_if_missing: true,
-                    latest_version_only: true,
-                },
+                None => no_batch_claim(),
                 Some(c) if c.token == token || now >= c.until + TAKEOVER_GRACE => {
                     equals("batch_token", c.token.as_str())
                 }

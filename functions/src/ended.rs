@@ -59,6 +59,38 @@ impl ExecutionInputs for SfnInputs {
             Ok(described.input().map(str::to_owned))
         })
     }
+
+    fn exists<'a>(
+        &'a self,
+        execution_arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<bool>, StepError>> {
+        Box::pin(async move {
+            match self
+                .0
+                .describe_execution()
+                .execution_arn(execution_arn)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(Some(true)),
+                Err(e) if e.code() == Some("ExecutionDoesNotExist") => Ok(Some(false)),
+                Err(e) => {
+                    let name = match e.code() {
+                        Some("InvalidArn" | "AccessDeniedException") => ErrorName::Fatal,
+                        _ => ErrorName::Transient,
+                    };
+                    Err(StepError::new(
+                        name,
+                        format!(
+                            "DescribeExecution of {execution_arn} failed: {} (the role needs \
+                             states:DescribeExecution on the state machine's executions)",
+                            DisplayErrorContext(&e)
+                        ),
+                    ))
+                }
+            }
+        })
+    }
 }
 
 /// One invocation: the event's execution name and status, the outcome and timing are logged;

@@ -393,6 +393,84 @@ impl ExecutionInputs for StubDescribe {
     }
 }
 
+/// Says whether the executions it is asked about exist.
+struct Existing {
+    exists: Option<bool>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl ExecutionInputs for Existing {
+    fn input<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<String>, StepError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn exists<'a>(
+        &'a self,
+        execution_arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<bool>, StepError>> {
+        self.asked.lock().unwrap().push(execution_arn.to_owned());
+        let exists = self.exists;
+        Box::pin(async move { Ok(exists) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successor_that_was_never_started_does_not_keep_the_lease() {
+    // Finish handed the lease to `…-c1`, then starting `…-c1` failed for good: the predecessor
+    // ends FAILED (its Finish cannot release a lease that is no longer its own).
+    let t = start().await;
+    let ctx = context(&t, "ended-orphan").await;
+    let s = store(&t, "ended-orphan");
+    let name = "ended-orphan-full_and_incremental-0123456789abcdef";
+    let successor = format!("{name}-c1");
+    begin(&ctx, name).await.expect("begin");
+    finish(&ctx, Some(name), None, Some(&successor))
+        .await
+        .expect("hand over");
+    let input = execution_input(&t, "ended-orphan");
+    let e = event(name, "FAILED", Some(&input), Some("States.TaskFailed"));
+
+    // Step Functions says the successor exists (or cannot tell): its lease stays.
+    for exists in [Some(true), None] {
+        let stub = Existing {
+            exists,
+            asked: Mutex::new(Vec::new()),
+        };
+        let out = execution_ended(&e, &stub, &ots_secrets())
+            .await
+            .expect("handled");
+        assert_eq!(out.lease, LeaseAction::NotHeld, "{out:?}");
+        assert_eq!(s.lease().await.unwrap().expect("lease").owner, successor);
+        assert_eq!(
+            *stub.asked.lock().unwrap(),
+            vec![format!(
+                "arn:aws:states:us-east-1:123456789012:execution:shop-migration:{successor}"
+            )]
+        );
+    }
+
+    // It does not exist: the lease is freed (the predecessor stopped long ago here).
+    let stub = Existing {
+        exists: Some(false),
+        asked: Mutex::new(Vec::new()),
+    };
+    let out = execution_ended(&e, &stub, &ots_secrets())
+        .await
+        .expect("handled");
+    assert_eq!(out.lease, LeaseAction::Released, "{out:?}");
+    assert!(out.note.unwrap_or_default().contains("never started"));
+    assert_eq!(s.lease().await.unwrap(), None);
+    let next = "ended-orphan-full_and_incremental-fedcba9876543210";
+    begin(&ctx, next).await.expect("a new execution begins");
+
+    // Another execution's lease is never a successor's to free.
+    let out = execution_ended(&e, &stub, &ots_secrets())
+        .await
+        .expect("handled");
+    assert_eq!(out.lease_holder.as_deref(), Some(next));
+    assert_eq!(s.lease().await.unwrap().expect("lease").owner, next);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_without_input_reads_it_with_describe_execution() {
     let t = start().await;

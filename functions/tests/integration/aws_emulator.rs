@@ -575,6 +575,19 @@ async fn execution_ended_reads_a_left_out_input_with_describe_execution() {
         "{}",
         missing.message
     );
+    // Whether an execution exists (the execution-ended handler asks it of a successor that
+    // holds the lease).
+    assert_eq!(
+        inputs.exists(&started.execution_arn).await.expect("exists"),
+        Some(true)
+    );
+    assert_eq!(
+        inputs
+            .exists(&format!("{}-c1", started.execution_arn))
+            .await
+            .expect("exists"),
+        Some(false)
+    );
 
     // The event without its input (too large for EventBridge): the handler describes the
     // execution, finds the migration's config and goes on to its state store: here it stops at

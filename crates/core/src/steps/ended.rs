@@ -53,6 +53,15 @@ pub trait ExecutionInputs: Send + Sync {
         &'a self,
         execution_arn: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, StepError>>;
+
+    /// Whether an execution exists (running or ended): `Some(false)` only when Step Functions
+    /// says there is none; `None` when this cannot tell (then nothing is freed).
+    fn exists<'a>(
+        &'a self,
+        _execution_arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<bool>, StepError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// An [`ExecutionInputs`] that has no way to describe executions (outside AWS).
@@ -259,7 +268,66 @@ pub async fn execution_ended(
         }
     };
     let store = state_store(&config, resolver).await?;
-    record_end(&store, &ended).await
+    let mut out = record_end(&store, &ended).await?;
+    free_unstarted_successor(&store, &ended, inputs, &mut out).await?;
+    Ok(out)
+}
+
+/// The continue-as-new hand-over gives the lease to the successor (`…-cN`) just before the
+/// predecessor starts it. When that start fails for good, the predecessor ends FAILED and the
+/// lease belongs to an execution that never runs: it would block the migration until it
+/// expired (an hour). Freed here, under the same rule as an ended execution's own lease, once
+/// Step Functions says the successor does not exist; left alone when it exists or when that
+/// cannot be told.
+async fn free_unstarted_successor(
+    store: &StateStore,
+    ended: &ExecutionEnded,
+    inputs: &dyn ExecutionInputs,
+    out: &mut EndedOutput,
+) -> Result<(), StepError> {
+    let successor = super::lifecycle::next_execution_name(&ended.name);
+    if out.lease != LeaseAction::NotHeld || out.lease_holder.as_deref() != Some(&successor) {
+        return Ok(());
+    }
+    let Some(arn) = sibling_arn(&ended.execution_arn, &successor) else {
+        return Ok(());
+    };
+    if inputs.exists(&arn).await? != Some(false) {
+        return Ok(());
+    }
+    match store.release_after_end(&successor, free_at(ended)).await? {
+        EndedRelease::Released => out.lease = LeaseAction::Released,
+        EndedRelease::Ended { free_at, .. } => {
+            out.lease = LeaseAction::FreedAfterInvocations;
+            out.lease_free_at = Some(unix_millis(free_at));
+        }
+        // Changed meanwhile: whoever holds it now keeps it.
+        EndedRelease::AlreadyReleased | EndedRelease::NotHeld { .. } => return Ok(()),
+    }
+    out.note = Some(format!(
+        "the lease had been handed to successor {successor}, which was never started: freed"
+    ));
+    Ok(())
+}
+
+/// The ARN of execution `name` of the same state machine as `execution_arn`
+/// (`arn:…:execution:<state machine>:<name>`).
+fn sibling_arn(execution_arn: &str, name: &str) -> Option<String> {
+    let (prefix, _) = execution_arn.rsplit_once(':')?;
+    prefix
+        .contains(":execution:")
+        .then(|| format!("{prefix}:{name}"))
+}
+
+/// When none of the Lambda invocations the execution started can still be running: its stop
+/// (the event's time when it has none: it is sent as the execution stops) plus Lambda's limit
+/// plus the takeover grace.
+fn free_at(ended: &ExecutionEnded) -> std::time::SystemTime {
+    let stopped = ended
+        .stop_date
+        .map(crate::state::from_unix_millis)
+        .unwrap_or_else(std::time::SystemTime::now);
+    stopped + MAX_INVOCATION + crate::state::TAKEOVER_GRACE
 }
 
 /// The config of an execution input (`{"config": …, "mode": …}`). Errors name the problem,
@@ -352,14 +420,7 @@ pub async fn record_end(
             out.status = StatusAction::Recorded;
         }
     }
-    // No invocation of the execution runs past its stop plus Lambda's limit (the event's
-    // time when it has none: it is sent as the execution stops).
-    let stopped = ended
-        .stop_date
-        .map(crate::state::from_unix_millis)
-        .unwrap_or_else(std::time::SystemTime::now);
-    let free_at = stopped + MAX_INVOCATION + crate::state::TAKEOVER_GRACE;
-    match store.release_after_end(&ended.name, free_at).await? {
+    match store.release_after_end(&ended.name, free_at(ended)).await? {
         EndedRelease::Released => out.lease = LeaseAction::Released,
         EndedRelease::Ended { free_at, .. } if free_at > std::time::SystemTime::now() => {
             out.lease = LeaseAction::FreedAfterInvocations;

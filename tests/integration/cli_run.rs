@@ -5,31 +5,18 @@
 //! the stopped run left it.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
-use crate::harness::output::{text, tsmigrate};
+use crate::harness::mariadb::{MariaDb, USER};
+use crate::harness::output::{spawn_run, status_chunks, text, tsmigrate};
+use crate::harness::write_local_config;
 
 const ROWS: u64 = 20_000;
 const CHUNK_ROWS: u64 = 2_000;
 
 /// `chunks: D/T done, R rows copied` from `tsmigrate status`.
 fn chunk_status(config: &str) -> (u64, u64, u64) {
-    let out = tsmigrate(&["status", "--config", config]);
-    assert!(out.status.success(), "status failed: {}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("chunks: "))
-        .unwrap_or_else(|| panic!("no chunks line in status: {stdout}"));
-    let nums: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().expect("number"))
-        .collect();
-    assert_eq!(nums.len(), 3, "unexpected status line {line:?}");
-    (nums[0], nums[1], nums[2])
+    status_chunks(config).unwrap_or_else(|| panic!("no chunks line in `tsmigrate status`"))
 }
 
 fn write_config(dir: &Path, db: &MariaDb, database: &str) -> String {
@@ -48,33 +35,15 @@ fn write_config(dir: &Path, db: &MariaDb, database: &str) -> String {
 
 /// A config for `database` with `extra`'s top-level fields added.
 fn write_config_with(dir: &Path, db: &MariaDb, database: &str, extra: serde_json::Value) -> String {
-    let mut config = serde_json::json!({
-        "migration_id": format!("cli_{database}"),
-        "source": {
-            "host": "127.0.0.1",
-            "port": db.port(),
-            "user": USER,
-            "password": {"value": USER_PASSWORD},
-            "database": database,
-            "tls": "disabled"
-        },
-        "destination": {
-            "endpoint": format!("embedded:{}", dir.join("data").display()),
-            "instance": "local",
-            "access_key_id": {"value": "local-ak"},
-            "access_key_secret": {"value": "local-secret"}
-        },
-        "migration_types": ["schema", "full"],
-        "objects": {"tables": "*"}
-    });
-    if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            c.insert(k.clone(), v.clone());
-        }
-    }
-    let path = dir.join("config.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
-    path.display().to_string()
+    write_local_config(
+        dir,
+        db,
+        USER,
+        database,
+        &format!("cli_{database}"),
+        None,
+        extra,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,12 +63,7 @@ async fn a_stopped_run_resumes_where_it_stopped() {
     let config = write_config(dir.path(), db, &d);
 
     // Start, wait until copying is well under way, then Ctrl-C.
-    let child = Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args(["run", "--config", &config])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tsmigrate run");
+    let child = spawn_run(&config);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(4)).await;
     // SAFETY: kill(2) on our own child's pid; no memory is shared.
@@ -270,27 +234,19 @@ async fn stop_ends_a_running_binlog_loop_successfully() {
     // A server of its own: `stop` runs while `run` holds the destination (an embedded
     // destination's data directory belongs to one process).
     let (mut server, endpoint) = crate::server_durability::spawn_server(&dir.path().join("ts"));
-    let config = write_config_with(
+    let config = write_local_config(
         dir.path(),
         db,
+        USER,
         &d,
+        &format!("cli_{d}"),
+        Some(&endpoint),
         serde_json::json!({
             "migration_types": ["schema", "full", "incremental"],
-            "incremental": {"idle_wait_seconds": 1},
-            "destination": {
-                "endpoint": endpoint,
-                "instance": "local",
-                "access_key_id": {"value": "local-ak"},
-                "access_key_secret": {"value": "local-secret"}
-            }
+            "incremental": {"idle_wait_seconds": 1}
         }),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args(["run", "--config", &config])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tsmigrate run");
+    let mut child = spawn_run(&config);
     // Let it copy and start idling on the binlog, then change a row it must still apply.
     std::thread::sleep(Duration::from_secs(3));
     assert!(

@@ -17,7 +17,8 @@ use tablestore::client::{Client, ClientConfig};
 use tablestore::{PkValue, Row, Value};
 
 use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
-use crate::harness::output::{signal, spawn_run, text, tsmigrate};
+use crate::harness::output::{signal, spawn_run, status_chunks, text, tsmigrate};
+use crate::harness::write_local_config;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -85,28 +86,14 @@ fn write_config(
     rows: u64,
     rps: f64,
 ) -> String {
-    let config = serde_json::json!({
-        "migration_id": format!("crash_{database}"),
-        "source": {
-            "host": "127.0.0.1", "port": db.port(), "user": user,
-            "password": {"value": USER_PASSWORD}, "database": database, "tls": "disabled"
-        },
-        "destination": {
-            "endpoint": endpoint,
-            "instance": "local",
-            "access_key_id": {"value": "local-ak"},
-            "access_key_secret": {"value": "local-secret"}
-        },
-        "migration_types": ["schema", "full"],
-        "objects": {"tables": "*"},
+    let extra = serde_json::json!({
         // About 16 chunks, 4 per execution: kills land in copies, between chunks, in the
         // plan and around continuations.
         "full": {"chunk_rows": (rows / 16).max(1000), "page_rows": 250, "chunks_per_execution": 4},
         "throttle": {"full": {"rps": rps}}
     });
-    let path = dir.join("config.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
-    path.display().to_string()
+    let id = format!("crash_{database}");
+    write_local_config(dir, db, user, database, &id, Some(endpoint), extra)
 }
 
 /// Waits for a run to end by itself, at most `limit`.
@@ -125,17 +112,7 @@ fn wait_for(mut run: Child, limit: Duration) -> Output {
 
 /// `(chunks done, chunks, rows copied)` from `tsmigrate status`; `None` before the plan.
 fn chunk_status(config: &str) -> Option<(u64, u64, u64)> {
-    let out = tsmigrate(&["status", "--config", config]);
-    assert!(out.status.success(), "status failed: {}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("chunks: "))?;
-    let nums: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().expect("number"))
-        .collect();
-    assert_eq!(nums.len(), 3, "unexpected status line {line:?}");
-    (nums[1] > 0).then_some((nums[0], nums[1], nums[2]))
+    status_chunks(config).filter(|&(_, chunks, _)| chunks > 0)
 }
 
 /// The run ended well, every chunk is done and counted its rows once, and verify agrees.

@@ -11,8 +11,9 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use tablestore::{Row, Value};
 
-use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
+use crate::harness::mariadb::{MariaDb, USER};
 use crate::harness::output::{signal, spawn_run, text, tsmigrate};
+use crate::harness::write_local_config;
 
 const START_ROWS: u32 = 20_000;
 const ID_SPACE: u32 = 40_000;
@@ -23,20 +24,8 @@ fn write_config(dir: &Path, db: &MariaDb, database: &str) -> String {
 }
 
 fn write_config_to(dir: &Path, db: &MariaDb, database: &str, endpoint: &str) -> String {
-    let config = serde_json::json!({
-        "migration_id": format!("trial_{database}"),
-        "source": {
-            "host": "127.0.0.1", "port": db.port(), "user": USER,
-            "password": {"value": USER_PASSWORD}, "database": database, "tls": "disabled"
-        },
-        "destination": {
-            "endpoint": endpoint,
-            "instance": "local",
-            "access_key_id": {"value": "local-ak"},
-            "access_key_secret": {"value": "local-secret"}
-        },
+    let extra = serde_json::json!({
         "migration_types": ["schema", "full", "incremental"],
-        "objects": {"tables": "*"},
         // Small chunks, pages and batches: the copy overlaps the workload, and kills land in
         // copies, batches and continuations alike.
         "full": {"chunk_rows": 2000, "page_rows": 250, "chunks_per_execution": 4},
@@ -44,9 +33,8 @@ fn write_config_to(dir: &Path, db: &MariaDb, database: &str, endpoint: &str) -> 
         // ~5 s of copying: the workload and the kills overlap it.
         "throttle": {"full": {"rps": 4000}}
     });
-    let path = dir.join("config.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
-    path.display().to_string()
+    let id = format!("trial_{database}");
+    write_local_config(dir, db, USER, database, &id, Some(endpoint), extra)
 }
 
 /// Two tables: one with a column of each common type, one with a composite key.

@@ -63,6 +63,49 @@ pub fn local_config_as(
     MigrationConfig::new(migration_id, source, dest)
 }
 
+/// Writes `DIR/config.json` for the CLI: `database` on the test MariaDB as `user` (with the
+/// tests' password; literal secrets, a local setup) into `endpoint` (default: the embedded
+/// server in `DIR/data`), schema and full copy of every table; `extra`'s top-level fields
+/// replace or add to those. Returns the path.
+pub fn write_local_config(
+    dir: &Path,
+    db: &MariaDb,
+    user: &str,
+    database: &str,
+    migration_id: &str,
+    endpoint: Option<&str>,
+    extra: serde_json::Value,
+) -> String {
+    let endpoint = endpoint.map_or_else(
+        || format!("embedded:{}", dir.join("data").display()),
+        str::to_owned,
+    );
+    let mut config = serde_json::json!({
+        "migration_id": migration_id,
+        "source": {
+            "host": "127.0.0.1", "port": db.port(), "user": user,
+            "password": {"value": mariadb::USER_PASSWORD}, "database": database,
+            "tls": "disabled"
+        },
+        "destination": {
+            "endpoint": endpoint,
+            "instance": "local",
+            "access_key_id": {"value": "local-ak"},
+            "access_key_secret": {"value": "local-secret"}
+        },
+        "migration_types": ["schema", "full"],
+        "objects": {"tables": "*"}
+    });
+    if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+    path.display().to_string()
+}
+
 /// The context of a config with literal secrets, as `tsmigrate` builds it.
 pub async fn local_context(mut cfg: MigrationConfig) -> Context {
     let secrets = cfg.detach_literal_secrets();

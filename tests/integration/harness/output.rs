@@ -38,3 +38,19 @@ pub fn signal(child: &Child, sig: libc::c_int) {
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
     assert_eq!(rc, 0, "could not signal pid {}", child.id());
 }
+
+/// `(chunks done, chunks, rows copied)` of the `chunks:` line of `tsmigrate status`; `None`
+/// when there is no such line.
+pub fn status_chunks(config: &str) -> Option<(u64, u64, u64)> {
+    let out = tsmigrate(&["status", "--config", config]);
+    assert!(out.status.success(), "status failed: {}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find_map(|l| l.strip_prefix("chunks: "))?;
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().expect("number"))
+        .collect();
+    assert_eq!(nums.len(), 3, "unexpected status line {line:?}");
+    Some((nums[0], nums[1], nums[2]))
+}

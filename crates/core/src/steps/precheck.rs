@@ -149,15 +149,7 @@ async fn precheck_rest(ctx: &Context, from: &str, budget: &Budget) -> PrecheckSl
     let selected = match selected {
         Ok(s) => s,
         Err(e) => {
-            items.add(
-                "source_objects",
-                Status::Failed,
-                format!(
-                    "cannot list the tables of database '{}': {e}",
-                    ctx.config.source.database
-                ),
-                "check source.database and the SELECT privilege",
-            );
+            objects_unlisted(&mut items, &ctx.config.source.database, &e);
             return done(items, None);
         }
     };
@@ -180,6 +172,16 @@ async fn precheck_rest(ctx: &Context, from: &str, budget: &Budget) -> PrecheckSl
 }
 
 /// Records a failed destination; returns why when it was unreachable (not refused).
+/// The item for a source whose tables could not be listed.
+fn objects_unlisted(items: &mut Items, database: &str, e: &dyn std::fmt::Display) {
+    items.add(
+        "source_objects",
+        Status::Failed,
+        format!("cannot list the tables of database '{database}': {e}"),
+        "check source.database and the SELECT privilege",
+    );
+}
+
 fn destination_failed(items: &mut Items, e: &tablestore::Error) -> Option<String> {
     let auth = e.code() == Some(tablestore::error::code::AUTH_FAILED);
     items.add(
@@ -303,15 +305,7 @@ async fn precheck_first(ctx: &Context, budget: &Budget) -> PrecheckSlice {
     let selected = match objects::select(&mut conn, cfg).await {
         Ok(s) => s,
         Err(e) => {
-            items.add(
-                "source_objects",
-                Status::Failed,
-                format!(
-                    "cannot list the tables of database '{}': {e}",
-                    cfg.source.database
-                ),
-                "check source.database and the SELECT privilege",
-            );
+            objects_unlisted(&mut items, &cfg.source.database, &e);
             mysql::close(conn).await;
             return done(items, unreachable);
         }

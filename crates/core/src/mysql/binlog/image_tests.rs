@@ -8,15 +8,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn col(t: ColumnType, metadata: &[u8]) -> ColumnMeta {
-    ColumnMeta {
-        name: None,
-        column_type: t,
-        metadata: metadata.to_vec(),
-        unsigned: false,
-        charset: Some(45),
-        labels: None,
-        visible: true,
-    }
+    ColumnMeta::of_type(t, metadata)
 }
 
 #[test]

@@ -32,6 +32,23 @@ pub struct ColumnMeta {
     pub visible: bool,
 }
 
+#[cfg(test)]
+impl ColumnMeta {
+    /// A signed column `c` of type `t` with `metadata`, utf8mb4 charset (the row decoder's
+    /// tests).
+    pub(crate) fn of_type(t: ColumnType, metadata: &[u8]) -> ColumnMeta {
+        ColumnMeta {
+            name: Some("c".into()),
+            column_type: t,
+            metadata: metadata.to_vec(),
+            unsigned: false,
+            charset: Some(45),
+            labels: None,
+            visible: true,
+        }
+    }
+}
+
 /// A table map, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableMeta {

@@ -9,15 +9,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn col(t: ColumnType, metadata: &[u8]) -> ColumnMeta {
-    ColumnMeta {
-        name: Some("c".into()),
-        column_type: t,
-        metadata: metadata.to_vec(),
-        unsigned: false,
-        charset: Some(45),
-        labels: None,
-        visible: true,
-    }
+    ColumnMeta::of_type(t, metadata)
 }
 
 fn text(raw: &[u8], c: &ColumnMeta) -> String {

@@ -10,18 +10,12 @@ use std::sync::Mutex;
 use asl::{RunOptions, Runner, Status, TaskError, TaskInvoker};
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
-use tsmigrate_core::steps::ErrorName;
+use tsmigrate_core::steps::{ErrorName, Step};
 
-const STEPS: [&str; 8] = [
-    "Precheck",
-    "Begin",
-    "CreateSchema",
-    "PlanChunks",
-    "CopyChunk",
-    "Verify",
-    "BinlogBatch",
-    "Finish",
-];
+/// The steps' resource names, as the ASL file names their Tasks.
+fn steps() -> [&'static str; 8] {
+    Step::ALL.map(Step::resource_name)
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -29,7 +23,7 @@ fn root() -> PathBuf {
 
 /// `${NameFunctionArn}` -> `Name`.
 fn substitutions() -> HashMap<String, String> {
-    STEPS
+    steps()
         .iter()
         .map(|s| (format!("{s}FunctionArn"), s.to_string()))
         .collect()
@@ -583,7 +577,7 @@ fn retry_policy_matches_the_step_error_names() {
     let names: Vec<&str> = tasks.iter().map(|(n, _)| *n).collect();
     let mut sorted = names.clone();
     sorted.sort();
-    let mut steps = STEPS.to_vec();
+    let mut steps = steps().to_vec();
     steps.sort();
     assert_eq!(sorted, steps);
     for (name, task) in tasks {
@@ -640,7 +634,7 @@ fn retry_policy_matches_the_step_error_names() {
 
 #[test]
 fn resources_are_the_substituted_steps() {
-    let mut want: Vec<String> = STEPS.iter().map(|s| s.to_string()).collect();
+    let mut want: Vec<String> = steps().iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(load().resources(), want);
 }

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use tsmigrate_core::config::{
     MAX_BATCHES_PER_EXECUTION, MAX_CHUNKS_PER_EXECUTION, RETRY_MINUTES_MAX,
 };
+use tsmigrate_core::steps::Step;
 
 const TABLES: usize = 1_000;
 const CHUNKS: u32 = 2_500;
@@ -88,19 +89,8 @@ impl Sim {
     fn answer(&self, step: &str, input: &Value) -> Result<Value, TaskError> {
         let mut s = self.state.lock().expect("lock");
         let outage = || TaskError::new("Migration.ConnectionFailed", "cannot connect to MySQL");
-        for known in [
-            "Precheck",
-            "Begin",
-            "CreateSchema",
-            "PlanChunks",
-            "CopyChunk",
-            "Verify",
-            "BinlogBatch",
-            "Finish",
-        ] {
-            if known == step {
-                *s.calls.entry(known).or_default() += 1;
-            }
+        if let Some(known) = Step::from_resource_name(step) {
+            *s.calls.entry(known.resource_name()).or_default() += 1;
         }
         Ok(match step {
             "Precheck" => {

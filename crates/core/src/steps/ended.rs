@@ -297,10 +297,7 @@ async fn free_unstarted_successor(
     }
     match store.release_after_end(&successor, free_at(ended)).await? {
         EndedRelease::Released => out.lease = LeaseAction::Released,
-        EndedRelease::Ended { free_at, .. } => {
-            out.lease = LeaseAction::FreedAfterInvocations;
-            out.lease_free_at = Some(unix_millis(free_at));
-        }
+        EndedRelease::Ended { free_at, .. } => note_freed(out, store, free_at),
         // Changed meanwhile: whoever holds it now keeps it.
         EndedRelease::AlreadyReleased | EndedRelease::NotHeld { .. } => return Ok(()),
     }
@@ -308,6 +305,17 @@ async fn free_unstarted_successor(
         "the lease had been handed to successor {successor}, which was never started: freed"
     ));
     Ok(())
+}
+
+/// What a lease renamed `<name>/ended` means for `out`: free later, or expired now and kept
+/// only for a live binlog batch claim.
+fn note_freed(out: &mut EndedOutput, store: &StateStore, free_at: std::time::SystemTime) {
+    if free_at > store.now() {
+        out.lease = LeaseAction::FreedAfterInvocations;
+        out.lease_free_at = Some(unix_millis(free_at));
+    } else {
+        out.lease = LeaseAction::ExpiredKeepingBatchClaim;
+    }
 }
 
 /// The ARN of execution `name` of the same state machine as `execution_arn`
@@ -422,11 +430,7 @@ pub async fn record_end(
     }
     match store.release_after_end(&ended.name, free_at(ended)).await? {
         EndedRelease::Released => out.lease = LeaseAction::Released,
-        EndedRelease::Ended { free_at, .. } if free_at > std::time::SystemTime::now() => {
-            out.lease = LeaseAction::FreedAfterInvocations;
-            out.lease_free_at = Some(unix_millis(free_at));
-        }
-        EndedRelease::Ended { .. } => out.lease = LeaseAction::ExpiredKeepingBatchClaim,
+        EndedRelease::Ended { free_at, .. } => note_freed(&mut out, store, free_at),
         EndedRelease::AlreadyReleased => {
             out.lease = LeaseAction::AlreadyReleased;
             // An earlier delivery recorded the end, or Finish did.

@@ -9,11 +9,11 @@
 //! (docs/reliability.md has the 500k-row figures).
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use tablestore::client::{Client, ClientConfig};
+use tablestore::client::Client;
 use tablestore::{PkValue, Row, Value};
 
 use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
@@ -150,13 +150,7 @@ fn assert_complete(run: &Output, config: &str, rows: u64) {
 }
 
 fn client(endpoint: &str) -> Client {
-    Client::new(ClientConfig::new(
-        endpoint,
-        "local",
-        "local-ak",
-        "local-secret",
-    ))
-    .expect("client")
+    crate::harness::tablestore::local_client(endpoint)
 }
 
 /// `tsmigrate run` killed with SIGKILL at random points (start-up, plan, mid-page, between
@@ -225,20 +219,7 @@ async fn sigkill_at_random_points_of_a_full_copy_then_restart() {
 /// `tsmigrate tablestore serve --listen ADDR --data-dir DIR` in its own process; returns the
 /// child and its endpoint.
 fn serve(data: &Path, listen: &str) -> (Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args(["tablestore", "serve", "--listen", listen, "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tsmigrate tablestore serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("endpoint line");
-    assert!(line.starts_with("http://127.0.0.1:"), "got {line:?}");
-    (child, line.trim().to_owned())
+    crate::harness::tablestore::serve_process(data, listen)
 }
 
 /// The server process (which also holds the state store) is killed with SIGKILL twice

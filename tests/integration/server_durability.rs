@@ -1,46 +1,22 @@
 //! An acknowledged write survives kill -9 of the server process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use tablestore::batch::{BatchOptions, BatchWriter};
-use tablestore::client::{BatchRow, Client, ClientConfig};
+use tablestore::client::{BatchRow, Client};
 use tablestore::read::ReadOptions;
 use tablestore::schema::{PkSchema, TableDef};
 use tablestore::{Condition, PkType, PrimaryKey, Row, RowChange, Value};
 
+use crate::harness::tablestore::{local_client, serve_process};
+
 /// Starts `tsmigrate tablestore serve` on a free port; returns the child and its endpoint.
 pub(crate) fn spawn_server(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
-        .args([
-            "tablestore",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tsmigrate");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("endpoint line");
-    assert!(line.starts_with("http://127.0.0.1:"), "got {line:?}");
-    (child, line.trim().to_owned())
+    serve_process(dir, "127.0.0.1:0")
 }
 
 fn client(endpoint: &str) -> Client {
-    Client::new(ClientConfig::new(
-        endpoint,
-        "local",
-        "local-ak",
-        "local-secret",
-    ))
-    .unwrap()
+    local_client(endpoint)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

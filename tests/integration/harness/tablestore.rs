@@ -80,3 +80,34 @@ pub async fn all_rows(client: &Client, table: &str, key: &[&str]) -> Vec<tablest
         .collect()
         .await
 }
+
+/// `tsmigrate tablestore serve --listen LISTEN --data-dir DATA` in its own process (the
+/// binary of this build); returns the child and the endpoint it printed.
+pub fn serve_process(data: &std::path::Path, listen: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsmigrate"))
+        .args(["tablestore", "serve", "--listen", listen, "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tsmigrate tablestore serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("endpoint line");
+    assert!(line.starts_with("http://127.0.0.1:"), "got {line:?}");
+    (child, line.trim().to_owned())
+}
+
+/// A client of a local server with the local keys.
+pub fn local_client(endpoint: &str) -> Client {
+    Client::new(tablestore::client::ClientConfig::new(
+        endpoint,
+        "local",
+        "local-ak",
+        "local-secret",
+    ))
+    .expect("client")
+}

@@ -12,7 +12,8 @@ use tablestore::error::ServiceError;
 use tablestore::pb;
 use tablestore::plainbuffer::{self, OperationKind};
 use tablestore::read::{Direction, RangeRequest};
-use tablestore::row::{Condition, PrimaryKey, Row, RowChange};
+use tablestore::row::{Condition, PrimaryKey, Row};
+use tablestore::row_ref::RowChangeRef;
 use tablestore::schema::{is_valid_name, TableDef};
 
 pub use tablestore::limits::MAX_BATCH_GET_ROWS;
@@ -92,29 +93,13 @@ fn consumed(read_bytes: usize, write_bytes: usize) -> pb::ConsumedCapacity {
     }
 }
 
+/// Bytes a read row counts: its key, and each cell's name and value.
 fn row_size(r: &Row) -> usize {
     r.primary_key.data_size()
         + r.cells
             .iter()
             .map(|c| c.name.len() + c.value.data_size())
             .sum::<usize>()
-}
-
-fn change_size(c: &RowChange) -> usize {
-    match c {
-        RowChange::Put(r) => row_size(r),
-        RowChange::Update { primary_key, ops } => {
-            primary_key.data_size()
-                + ops
-                    .iter()
-                    .map(|o| match o {
-                        tablestore::row::CellOp::Put(c) => c.name.len() + c.value.data_size(),
-                        other => other.column().len(),
-                    })
-                    .sum::<usize>()
-        }
-        RowChange::Delete(pk) => pk.data_size(),
-    }
 }
 
 // ------------------------------------------------------------------ tables
@@ -203,9 +188,8 @@ fn return_spec(rc: Option<&pb::ReturnContent>) -> (bool, Vec<String>) {
     }
 }
 
-fn decode_change(bytes: &[u8], kind: OperationKind) -> Result<RowChange, ServiceError> {
-    plainbuffer::decode_request_row(bytes)
-        .and_then(|w| w.into_change(kind))
+fn decode_change(bytes: &[u8], kind: OperationKind) -> Result<RowChangeRef<'_>, ServiceError> {
+    plainbuffer::decode_request_change(bytes, kind)
         .map_err(|e| bad(format!("Invalid row data: {e}")))
 }
 
@@ -223,12 +207,12 @@ async fn write_one(
     if !is_valid_name(&table) {
         return Err(bad(format!("Invalid table name: '{table}'.")));
     }
-    let size = change_size(&change);
+    let size = change.data_size();
     let (return_pk, return_columns) = return_spec(rc);
     let mut results = engine
         .write(vec![WriteOp {
             table,
-            change,
+            change: change.into_owned(),
             condition,
             return_pk,
             return_columns,
@@ -452,13 +436,13 @@ fn row_failure_get(e: ServiceError) -> pb::RowInBatchGetRowResponse {
 
 /// Checks request-level limits shared by BatchWriteRow and BulkImport: row count, data size,
 /// one change per primary key per table. Returns each row's data size.
-fn check_batch(rows: &[(&str, &RowChange)]) -> Result<Vec<usize>, ServiceError> {
+fn check_batch(rows: &[(&str, &RowChangeRef<'_>)]) -> Result<Vec<usize>, ServiceError> {
     if rows.len() > MAX_BATCH_WRITE_ROWS {
         return Err(bad(format!(
             "Rows count exceeds the upper limit: {MAX_BATCH_WRITE_ROWS}."
         )));
     }
-    let sizes: Vec<usize> = rows.iter().map(|(_, c)| change_size(c)).collect();
+    let sizes: Vec<usize> = rows.iter().map(|(_, c)| c.data_size()).collect();
     let size: usize = sizes.iter().sum();
     if size > MAX_BATCH_WRITE_BYTES {
         return Err(bad(format!(
@@ -523,7 +507,7 @@ async fn batch_write_row(
             });
         }
     }
-    let keyed: Vec<(&str, &RowChange)> =
+    let keyed: Vec<(&str, &RowChangeRef<'_>)> =
         ops.iter().map(|o| (o.table.as_str(), &o.change)).collect();
     let sizes = check_batch(&keyed)?;
     drop(keyed);
@@ -562,14 +546,14 @@ async fn batch_write_row(
 /// busy partition answers. Results stay in request order.
 async fn write_some(
     engine: &Engine,
-    ops: Vec<WriteOp>,
+    ops: Vec<WriteOp<RowChangeRef<'_>>>,
     fail_row: RowFault<'_>,
 ) -> Vec<Result<WriteOutcome, ServiceError>> {
     let failing: Vec<bool> = ops.iter().map(|_| fail_row()).collect();
     if !failing.contains(&true) {
-        return engine.write(ops).await;
+        return engine.write_borrowed(ops).await;
     }
-    let kept: Vec<WriteOp> = ops
+    let kept: Vec<WriteOp<RowChangeRef<'_>>> = ops
         .into_iter()
         .zip(&failing)
         .filter(|(_, f)| !**f)
@@ -578,7 +562,7 @@ async fn write_some(
     let mut written = if kept.is_empty() {
         Vec::new().into_iter()
     } else {
-        engine.write(kept).await.into_iter()
+        engine.write_borrowed(kept).await.into_iter()
     };
     failing
         .into_iter()
@@ -610,7 +594,7 @@ async fn bulk_import(
     for r in &req.rows {
         changes.push(decode_change(&r.row_change, op_kind(r.r#type)?)?);
     }
-    let keyed: Vec<(&str, &RowChange)> = changes
+    let keyed: Vec<(&str, &RowChangeRef<'_>)> = changes
         .iter()
         .map(|c| (req.table_name.as_str(), c))
         .collect();

@@ -6,7 +6,8 @@
 //! local server (`tablestore-server`) and the migration core both build on it.
 //!
 //! - [`pb`]: the messages, compiled by `build.rs` from our own transcription in `src/proto/`.
-//! - [`value`], [`row`]: cell values, primary keys, rows and row changes.
+//! - [`value`], [`row`]: cell values, primary keys, rows and row changes; [`row_ref`]: the
+//!   changes borrowed from a request row's bytes.
 //! - [`plainbuffer`]: rows on the wire (encode, decode, the change builder that encodes a row
 //!   without building it first), checksummed with [`crc8`].
 //! - [`sign`]: v2 and v4 request signatures and response signature checks.
@@ -33,6 +34,7 @@ pub mod limits;
 pub mod plainbuffer;
 pub mod read;
 pub mod row;
+pub mod row_ref;
 pub mod schema;
 pub mod sign;
 pub mod value;
@@ -45,4 +47,5 @@ pub mod pb {
 
 pub use error::{Class, Error, Replay, ServiceError};
 pub use row::*;
+pub use row_ref::{CellOpRef, CellRef, RowChangeRef};
 pub use value::{PkType, PkValue, Value, ValueRef};

@@ -14,6 +14,17 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value borrowed, as the encoders and validators that take a [`ValueRef`] want it.
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Double(d) => ValueRef::Double(*d),
+            Value::Boolean(b) => ValueRef::Boolean(*b),
+            Value::String(s) => ValueRef::String(Cow::Borrowed(s)),
+            Value::Binary(b) => ValueRef::Binary(Cow::Borrowed(b)),
+        }
+    }
+
     /// Bytes the service counts for this value (docs: string = UTF-8 bytes, binary = length,
     /// integer/double = 8, boolean = 1).
     pub fn data_size(&self) -> usize {
@@ -67,6 +78,17 @@ impl ValueRef<'_> {
             ValueRef::Boolean(_) => 1,
             ValueRef::String(s) => s.len(),
             ValueRef::Binary(b) => b.len(),
+        }
+    }
+
+    /// The same value, borrowed from this one (no copy of text or bytes).
+    pub fn reborrow(&self) -> ValueRef<'_> {
+        match self {
+            ValueRef::Integer(i) => ValueRef::Integer(*i),
+            ValueRef::Double(d) => ValueRef::Double(*d),
+            ValueRef::Boolean(b) => ValueRef::Boolean(*b),
+            ValueRef::String(s) => ValueRef::String(Cow::Borrowed(s)),
+            ValueRef::Binary(b) => ValueRef::Binary(Cow::Borrowed(b)),
         }
     }
 

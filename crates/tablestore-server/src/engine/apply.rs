@@ -10,7 +10,7 @@ use tablestore::error::{code, ServiceError};
 use tablestore::row::{Row, RowChange, RowExistence};
 use tablestore::value::PkValue;
 
-use super::prepare::{prepare, PreparedOp};
+use super::prepare::{prepare, restore_puts, PreparedOp};
 use super::rows::{apply_update, cells_of, check_condition, existing, returned_cells};
 use super::validate::{merge_options, validate_options};
 use super::writer::{AdminOp, AdminReply};
@@ -170,6 +170,13 @@ impl Tables {
                     Err(e) => return Ok(Err(e.into())),
                 };
             }
+            if let (true, RowChange::Update { ops, .. }, Some(Some(v))) =
+                (p.puts_in_fresh, &mut p.op.change, &p.fresh)
+            {
+                if let Err(e) = restore_puts(ops, v) {
+                    return Ok(Err(e.into()));
+                }
+            }
             p = match prepare(&t.meta, p.op, now_ms()) {
                 Ok(p) => p,
                 Err(e) => return Ok(Err(e)),
@@ -182,6 +189,7 @@ impl Tables {
             auto_col,
             put,
             fresh,
+            puts_in_fresh,
             ..
         } = p;
         let key = match (key, auto_col) {
@@ -233,18 +241,27 @@ impl Tables {
                 trash.push(key);
                 (row.primary_key, cells)
             }
-            RowChange::Update { primary_key, ops } if fresh_first => {
+            RowChange::Update {
+                primary_key,
+                mut ops,
+            } if fresh_first => {
                 let Some(Some(v)) = fresh else {
                     return Ok(Err(ServiceError::internal("fresh update without its row")));
                 };
                 let replaced = s.replace(table, &key, &v)?;
-                trash.push(v);
                 match replaced {
                     None => {}
                     Some((stored, before)) => match existing(stored, &o, now) {
                         None => {}
                         Some(mut row) => {
-                            if let Err(e) = apply_update(&mut row, ops, o.max_versions, now) {
+                            let restored = if puts_in_fresh {
+                                restore_puts(&mut ops, &v).map_err(ServiceError::from)
+                            } else {
+                                Ok(())
+                            };
+                            let applied = restored
+                                .and_then(|()| apply_update(&mut row, ops, o.max_versions, now));
+                            if let Err(e) = applied {
                                 s.insert(table, &key, &before)?;
                                 return Ok(Err(e));
                             }
@@ -256,6 +273,7 @@ impl Tables {
                         }
                     },
                 }
+                trash.push(v);
                 trash.push(key);
                 (primary_key, Vec::new())
             }
@@ -270,7 +288,15 @@ impl Tables {
                 trash.push(key);
                 (primary_key, Vec::new())
             }
-            RowChange::Update { primary_key, ops } => {
+            RowChange::Update {
+                primary_key,
+                mut ops,
+            } => {
+                if let (true, Some(Some(v))) = (puts_in_fresh, &fresh) {
+                    if let Err(e) = restore_puts(&mut ops, v) {
+                        return Ok(Err(e.into()));
+                    }
+                }
                 let mut row = old.unwrap_or_default();
                 if let Err(e) = apply_update(&mut row, ops, o.max_versions, now) {
                     return Ok(Err(e));

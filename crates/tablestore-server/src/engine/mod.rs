@@ -19,6 +19,8 @@
 //! - `read`: GetRow / GetRange on a snapshot.
 
 mod apply;
+#[cfg(test)]
+mod borrowed_tests;
 mod prepare;
 mod read;
 mod rows;
@@ -38,11 +40,12 @@ use tokio::sync::oneshot;
 
 use tablestore::error::ServiceError;
 use tablestore::row::{Condition, Row, RowChange};
+use tablestore::row_ref::RowChangeRef;
 use tablestore::schema::{TableDef, TableDescription, TableOptions};
 
 use super::store::Store;
 use apply::Tables;
-use prepare::{prepare, PreparedOp};
+use prepare::{prepare, prepare_ref, PreparedOp};
 use validate::{merge_options, validate_options, validate_table_def};
 use writer::{run_syncer, AdminOp, AdminReply, Command, Writer};
 
@@ -85,16 +88,29 @@ pub struct TableOptionsUpdate {
     pub allow_update: Option<bool>,
 }
 
-/// One row write as PutRow / UpdateRow / DeleteRow / BatchWriteRow carry it.
+/// One row write as PutRow / UpdateRow / DeleteRow / BatchWriteRow carry it: an owned change,
+/// or (`WriteOp<RowChangeRef>`) one still borrowing from the request's row bytes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WriteOp {
+pub struct WriteOp<C = RowChange> {
     pub table: String,
-    pub change: RowChange,
+    pub change: C,
     pub condition: Condition,
     /// Return the (resolved) primary key.
     pub return_pk: bool,
     /// Return these columns' newest values after the write.
     pub return_columns: Vec<String>,
+}
+
+impl WriteOp<RowChangeRef<'_>> {
+    pub fn into_owned(self) -> WriteOp {
+        WriteOp {
+            table: self.table,
+            change: self.change.into_owned(),
+            condition: self.condition,
+            return_pk: self.return_pk,
+            return_columns: self.return_columns,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -284,12 +300,29 @@ impl Engine {
     /// Applies the ops in order (a later op sees an earlier op's effect); one result per op. A
     /// failed op does not stop the others. Returns once the successful ones are durable.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Vec<Result<WriteOutcome, ServiceError>> {
-        let n = ops.len();
+        let prepared = self.prepare_all(ops, prepare);
+        self.submit(prepared).await
+    }
+
+    /// [`Engine::write`] of changes borrowing from the request's row bytes (multi-row writes):
+    /// the usual rows are checked and encoded without copying their cells.
+    pub async fn write_borrowed(
+        &self,
+        ops: Vec<WriteOp<RowChangeRef<'_>>>,
+    ) -> Vec<Result<WriteOutcome, ServiceError>> {
+        let prepared = self.prepare_all(ops, prepare_ref);
+        self.submit(prepared).await
+    }
+
+    fn prepare_all<C>(
+        &self,
+        ops: Vec<WriteOp<C>>,
+        prepare: impl Fn(&TableMeta, WriteOp<C>, i64) -> Result<PreparedOp, ServiceError>,
+    ) -> Vec<Result<PreparedOp, ServiceError>> {
         let now = now_ms();
         // Batches usually name one table: look it up once, not per row.
         let mut last: Option<Arc<TableMeta>> = None;
-        let prepared: Vec<Result<PreparedOp, ServiceError>> = ops
-            .into_iter()
+        ops.into_iter()
             .map(|op| {
                 let meta = match &last {
                     Some(m) if m.def.name == op.table => m.clone(),
@@ -301,7 +334,15 @@ impl Engine {
                 };
                 prepare(&meta, op, now)
             })
-            .collect();
+            .collect()
+    }
+
+    /// Queues prepared writes for the writer and waits for their answers.
+    async fn submit(
+        &self,
+        prepared: Vec<Result<PreparedOp, ServiceError>>,
+    ) -> Vec<Result<WriteOutcome, ServiceError>> {
+        let n = prepared.len();
         if prepared.iter().all(|p| p.is_err()) {
             return prepared
                 .into_iter()

@@ -1,12 +1,19 @@
 //! Write preparation: a `WriteOp` checked against one epoch of its table's definition, its
 //! timestamps resolved and its row encoded, on the caller's thread, so the single writer
 //! thread does as little per row as possible.
+//!
+//! Two entries: [`prepare`] for an owned change, and [`prepare_ref`] for a change still
+//! borrowing its names and values from the request (multi-row writes). The borrowed one
+//! prepares the usual row (a blind PUT or fresh-able UPDATE) straight from the request bytes
+//! and hands every other case, and every invalid row, to [`prepare`], so the answers and
+//! errors are the owned path's by construction.
 
 use std::collections::HashSet;
 
 use tablestore::error::ServiceError;
-use tablestore::row::{Cell, CellOp, RowChange};
-use tablestore::value::Value;
+use tablestore::row::{Cell, CellOp, Row, RowChange, RowExistence};
+use tablestore::row_ref::{CellOpRef, RowChangeRef};
+use tablestore::value::ValueRef;
 
 use super::rows::{put_row, returned_cells};
 use super::validate::{
@@ -30,6 +37,9 @@ pub(super) struct PreparedOp {
     /// UPDATE only, when it can be known up front: the encoded row the update yields if the
     /// row does not exist yet (None = no row). Spares the writer thread the work for new rows.
     pub(super) fresh: Option<Option<Vec<u8>>>,
+    /// UPDATE: its puts were taken out of `op` because `fresh` holds them (one version each,
+    /// timestamps resolved); the writer restores them only for a row that exists.
+    pub(super) puts_in_fresh: bool,
 }
 
 pub(super) fn prepare(
@@ -55,9 +65,8 @@ pub(super) fn prepare(
         RowChange::Put(row) => {
             check_column_count(row.cells.len())?;
             for c in &mut row.cells {
-                check_attr_name(def, &c.name)?;
-                check_attr_value(&c.name, &c.value)?;
-                c.timestamp = Some(check_timestamp(o, &c.name, c.timestamp, now)?);
+                let v = c.value.as_value_ref();
+                c.timestamp = Some(check_put(def, now, &c.name, &v, c.timestamp)?);
             }
         }
         RowChange::Update { ops, .. } => {
@@ -67,14 +76,14 @@ pub(super) fn prepare(
                 ));
             }
             check_column_count(ops.len())?;
-            distinct = distinct_columns(ops);
+            distinct = distinct_columns(ops.iter().map(CellOp::column));
             let mut incremented = HashSet::new();
             let mut changed = HashSet::new();
             for cop in ops.iter_mut() {
                 check_attr_name(def, cop.column())?;
                 match cop {
                     CellOp::Put(c) => {
-                        check_attr_value(&c.name, &c.value)?;
+                        check_attr_value(&c.name, &c.value.as_value_ref())?;
                         c.timestamp = Some(check_timestamp(o, &c.name, c.timestamp, now)?);
                     }
                     CellOp::DeleteOneVersion { name, timestamp } => {
@@ -144,6 +153,11 @@ pub(super) fn prepare(
         }
         _ => None,
     };
+    // The puts of a fresh update live on in `fresh`: free them here, off the writer thread.
+    let puts_in_fresh = matches!(fresh, Some(Some(_)));
+    if let (true, RowChange::Update { ops, .. }) = (puts_in_fresh, &mut op.change) {
+        ops.retain(|op| !matches!(op, CellOp::Put(_)));
+    }
     Ok(PreparedOp {
         op,
         epoch: meta.epoch,
@@ -152,12 +166,145 @@ pub(super) fn prepare(
         auto_col,
         put,
         fresh,
+        puts_in_fresh,
     })
 }
 
-/// Whether no column is named by two ops (the usual update).
-pub(super) fn distinct_columns(ops: &[CellOp]) -> bool {
-    let mut names: Vec<&str> = ops.iter().map(CellOp::column).collect();
+/// A PUT cell's (or an update's put's) checks; returns its timestamp (now when absent).
+fn check_put(
+    def: &tablestore::schema::TableDef,
+    now: i64,
+    name: &str,
+    value: &ValueRef<'_>,
+    timestamp: Option<i64>,
+) -> Result<i64, ServiceError> {
+    check_attr_name(def, name)?;
+    check_attr_value(name, value)?;
+    check_timestamp(&def.options, name, timestamp, now)
+}
+
+/// [`prepare`] of a change borrowed from the request. A blind PUT or an UPDATE whose new-row
+/// form is known (distinct columns, no increment) is checked and encoded from the borrowed
+/// names and values, giving exactly the `PreparedOp` that [`prepare`] gives; anything else,
+/// including any row a check refuses, goes through [`prepare`] owned.
+pub(super) fn prepare_ref(
+    meta: &TableMeta,
+    op: WriteOp<RowChangeRef<'_>>,
+    now: i64,
+) -> Result<PreparedOp, ServiceError> {
+    match prepare_borrowed(meta, &op, now) {
+        Some(p) => Ok(p),
+        None => prepare(meta, op.into_owned(), now),
+    }
+}
+
+pub(super) fn prepare_borrowed(
+    meta: &TableMeta,
+    op: &WriteOp<RowChangeRef<'_>>,
+    now: i64,
+) -> Option<PreparedOp> {
+    let def = &meta.def;
+    let blind = op.condition.row_existence == RowExistence::Ignore
+        && op.condition.column_condition.is_none();
+    if !blind || op.return_pk || !op.return_columns.is_empty() {
+        return None;
+    }
+    let (usage, pk) = match &op.change {
+        RowChangeRef::Put { primary_key, .. } => (PkUse::Put, primary_key),
+        RowChangeRef::Update { primary_key, .. } if def.options.allow_update => {
+            (PkUse::Update, primary_key)
+        }
+        _ => return None,
+    };
+    if check_pk(def, pk, usage).ok()?.is_some() {
+        // An auto-increment placeholder gets its value on the writer thread.
+        return None;
+    }
+    let mut cols = Vec::new();
+    let mut deletes = Vec::new();
+    match &op.change {
+        RowChangeRef::Put { cells, .. } => {
+            if cells.is_empty() {
+                return None;
+            }
+            check_column_count(cells.len()).ok()?;
+            for c in cells {
+                let ts = check_put(def, now, c.name, &c.value, c.timestamp).ok()?;
+                cols.push((c.name, ts, c.value.reborrow()));
+            }
+        }
+        RowChangeRef::Update { ops, .. } => {
+            if ops.is_empty() || !distinct_columns(ops.iter().map(CellOpRef::column)) {
+                return None;
+            }
+            check_column_count(ops.len()).ok()?;
+            for cop in ops {
+                match cop {
+                    CellOpRef::Put(c) => {
+                        let ts = check_put(def, now, c.name, &c.value, c.timestamp).ok()?;
+                        cols.push((c.name, ts, c.value.reborrow()));
+                    }
+                    CellOpRef::DeleteOneVersion { name, timestamp } if *timestamp >= 0 => {
+                        check_attr_name(def, name).ok()?;
+                        deletes.push(cop.clone().into_owned());
+                    }
+                    CellOpRef::DeleteAllVersions { name } => {
+                        check_attr_name(def, name).ok()?;
+                        deletes.push(cop.clone().into_owned());
+                    }
+                    CellOpRef::DeleteOneVersion { .. } | CellOpRef::Increment { .. } => {
+                        return None
+                    }
+                }
+            }
+        }
+        RowChangeRef::Delete(_) => return None,
+    }
+    let key = Some(store::encode_key(pk));
+    let (change, put, fresh) = match &op.change {
+        RowChangeRef::Put { .. } => {
+            let value = single_versions(cols)?;
+            let row = Row {
+                primary_key: pk.clone(),
+                cells: Vec::new(),
+            };
+            (RowChange::Put(row), Some((Some(value), Vec::new())), None)
+        }
+        _ => {
+            let fresh = if cols.is_empty() {
+                None
+            } else {
+                Some(single_versions(cols)?)
+            };
+            let change = RowChange::Update {
+                primary_key: pk.clone(),
+                ops: deletes,
+            };
+            (change, None, Some(fresh))
+        }
+    };
+    let puts_in_fresh = matches!(fresh, Some(Some(_)));
+    Some(PreparedOp {
+        op: WriteOp {
+            table: op.table.clone(),
+            change,
+            condition: op.condition.clone(),
+            return_pk: false,
+            return_columns: Vec::new(),
+        },
+        epoch: meta.epoch,
+        now,
+        key,
+        auto_col: None,
+        put,
+        fresh,
+        puts_in_fresh,
+    })
+}
+
+/// Whether no column is named twice (the usual update).
+pub(super) fn distinct_columns<'n>(names: impl Iterator<Item = &'n str>) -> bool {
+    let mut names: Vec<&str> = names.collect();
     names.sort_unstable();
     !names.windows(2).any(|w| w[0] == w[1])
 }
@@ -173,7 +320,7 @@ pub(super) fn fresh_update(ops: &[CellOp], distinct: bool) -> Option<Option<Vec<
     let mut cols = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
-            CellOp::Put(c) => cols.push((c.name.as_str(), c.timestamp?, &c.value)),
+            CellOp::Put(c) => cols.push((c.name.as_str(), c.timestamp?, c.value.as_value_ref())),
             CellOp::DeleteOneVersion { .. } | CellOp::DeleteAllVersions { .. } => {}
             CellOp::Increment { .. } => return None,
         }
@@ -181,21 +328,48 @@ pub(super) fn fresh_update(ops: &[CellOp], distinct: bool) -> Option<Option<Vec<
     if cols.is_empty() {
         return Some(None);
     }
-    cols.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    Some(Some(store::encode_single_versions(&cols)))
+    single_versions(cols).map(Some)
 }
 
 /// The stored form of a PUT whose cells name distinct columns (the usual case), encoded
 /// straight from the cells: one version per column, so `put_row`'s grouping and trimming are
 /// no-ops. None when a name repeats. Timestamps are set by `prepare` before this.
 pub(super) fn encode_distinct_put(cells: &[Cell]) -> Option<Vec<u8>> {
-    let mut cols: Vec<(&str, i64, &Value)> = cells
-        .iter()
-        .map(|c| (c.name.as_str(), c.timestamp.unwrap_or(0), &c.value))
-        .collect();
+    single_versions(
+        cells
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.timestamp.unwrap_or(0),
+                    c.value.as_value_ref(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The stored form of columns of one version each, given as (name, timestamp, value) in any
+/// order; None when a name repeats.
+fn single_versions(mut cols: Vec<(&str, i64, ValueRef<'_>)>) -> Option<Vec<u8>> {
     cols.sort_unstable_by(|a, b| a.0.cmp(b.0));
     if cols.windows(2).any(|w| w[0].0 == w[1].0) {
         return None;
     }
     Some(store::encode_single_versions(&cols))
+}
+
+/// Puts a fresh update's puts back into its ops (see [`PreparedOp::puts_in_fresh`]), for a
+/// writer that applies them to a row that exists. Names are distinct, so order is free.
+pub(super) fn restore_puts(ops: &mut Vec<CellOp>, fresh: &[u8]) -> Result<(), store::StoreError> {
+    for c in store::decode_row(fresh)?.columns {
+        if let Some((ts, value)) = c.versions.into_iter().next() {
+            ops.push(CellOp::Put(Cell {
+                name: c.name,
+                value,
+                timestamp: Some(ts),
+            }));
+        }
+    }
+    Ok(())
 }

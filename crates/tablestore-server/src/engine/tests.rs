@@ -105,7 +105,7 @@ fn fresh_update_matches_applied_update() {
     let mut row = StoredRow::default();
     apply_update(&mut row, ops.clone(), 1, 99).expect("apply");
     assert_eq!(
-        fresh_update(&ops, distinct_columns(&ops)),
+        fresh_update(&ops, distinct_columns(ops.iter().map(CellOp::column))),
         Some(Some(store::encode_row(&row)))
     );
     let deletes = vec![CellOp::DeleteAllVersions { name: "m".into() }];
@@ -114,7 +114,10 @@ fn fresh_update_matches_applied_update() {
         CellOp::Put(Cell::new("a", 1i64).at(1)),
         CellOp::DeleteAllVersions { name: "a".into() },
     ];
-    assert_eq!(fresh_update(&twice, distinct_columns(&twice)), None);
+    assert_eq!(
+        fresh_update(&twice, distinct_columns(twice.iter().map(CellOp::column))),
+        None
+    );
     let inc = vec![CellOp::Increment {
         name: "n".into(),
         delta: 1,

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use tablestore::error::{code, ServiceError};
 use tablestore::row::PrimaryKey;
 use tablestore::schema::{is_valid_name, TableDef, TableOptions};
-use tablestore::value::{PkType, PkValue, Value};
+use tablestore::value::{PkType, PkValue, ValueRef};
 
 use super::{
     ReadOptions, TableOptionsUpdate, TimeRange, MAX_ATTR_VALUE_BYTES, MAX_COLUMNS_PER_WRITE,
@@ -216,9 +216,9 @@ pub(super) fn check_attr_name(def: &TableDef, name: &str) -> Result<(), ServiceE
     Ok(())
 }
 
-pub(super) fn check_attr_value(name: &str, v: &Value) -> Result<(), ServiceError> {
+pub(super) fn check_attr_value(name: &str, v: &ValueRef<'_>) -> Result<(), ServiceError> {
     let len = v.data_size();
-    if matches!(v, Value::String(_) | Value::Binary(_)) && len > MAX_ATTR_VALUE_BYTES {
+    if matches!(v, ValueRef::String(_) | ValueRef::Binary(_)) && len > MAX_ATTR_VALUE_BYTES {
         return Err(ServiceError::parameter_invalid(format!(
             "The length of attribute column: '{name}' exceeds the MaxLength: {MAX_ATTR_VALUE_BYTES} with CurrentLength: {len}."
         )));

@@ -2,7 +2,7 @@
 //! compact binary encoding (the bytes the log and the index hold). Separate from the log and
 //! the index because the engine builds and inspects rows without touching either.
 
-use tablestore::value::Value;
+use tablestore::value::{Value, ValueRef};
 
 use super::codec::{put_bytes, put_varint, Reader};
 use super::StoreError;
@@ -101,7 +101,7 @@ pub fn encode_row(row: &StoredRow) -> Vec<u8> {
         put_varint(&mut out, c.versions.len() as u64);
         for (ts, v) in &c.versions {
             out.extend_from_slice(&ts.to_le_bytes());
-            put_value(&mut out, v);
+            put_value(&mut out, &v.as_value_ref());
         }
     }
     out
@@ -110,7 +110,7 @@ pub fn encode_row(row: &StoredRow) -> Vec<u8> {
 /// `encode_row` of a row whose columns hold one version each, given as (name, timestamp,
 /// value) sorted by name with no name repeated: a PUT's cells encoded without building the
 /// `StoredRow` first.
-pub fn encode_single_versions(cols: &[(&str, i64, &Value)]) -> Vec<u8> {
+pub fn encode_single_versions(cols: &[(&str, i64, ValueRef<'_>)]) -> Vec<u8> {
     let size: usize = cols
         .iter()
         .map(|(n, _, v)| n.len() + 4 + v.data_size() + 14)
@@ -127,25 +127,25 @@ pub fn encode_single_versions(cols: &[(&str, i64, &Value)]) -> Vec<u8> {
     out
 }
 
-fn put_value(out: &mut Vec<u8>, v: &Value) {
+fn put_value(out: &mut Vec<u8>, v: &ValueRef<'_>) {
     match v {
-        Value::Integer(i) => {
+        ValueRef::Integer(i) => {
             out.push(VT_INTEGER);
             out.extend_from_slice(&i.to_le_bytes());
         }
-        Value::Double(d) => {
+        ValueRef::Double(d) => {
             out.push(VT_DOUBLE);
             out.extend_from_slice(&d.to_bits().to_le_bytes());
         }
-        Value::Boolean(b) => {
+        ValueRef::Boolean(b) => {
             out.push(VT_BOOLEAN);
             out.push(u8::from(*b));
         }
-        Value::String(s) => {
+        ValueRef::String(s) => {
             out.push(VT_STRING);
             put_bytes(out, s.as_bytes());
         }
-        Value::Binary(b) => {
+        ValueRef::Binary(b) => {
             out.push(VT_BINARY);
             put_bytes(out, b);
         }

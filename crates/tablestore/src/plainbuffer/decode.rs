@@ -2,16 +2,19 @@
 //! verified) on top of the `wire` cursor, the public decode functions, and the conversions of a
 //! decoded [`WireRow`] into the crate's [`Row`] / [`RowChange`]. Never panics on any input.
 
+use std::borrow::Cow;
+
 use super::wire::{
-    CellOpType, Cursor, OperationKind, PlainBufferError, Result, WireCell, WireRow, TAG_CELL,
-    TAG_CELL_CHECKSUM, TAG_CELL_NAME, TAG_CELL_TIMESTAMP, TAG_CELL_TYPE, TAG_CELL_VALUE,
+    CellOpType, Cursor, OperationKind, PlainBufferError, Result, WireCellRef, WireRow, WireRowRef,
+    TAG_CELL, TAG_CELL_CHECKSUM, TAG_CELL_NAME, TAG_CELL_TIMESTAMP, TAG_CELL_TYPE, TAG_CELL_VALUE,
     TAG_DELETE_ROW_MARKER, TAG_EXTENSION, TAG_ROW_CHECKSUM, TAG_ROW_DATA, TAG_ROW_PK,
     VT_AUTO_INCREMENT, VT_BLOB, VT_BOOLEAN, VT_DOUBLE, VT_INF_MAX, VT_INF_MIN, VT_INTEGER, VT_NULL,
     VT_STRING,
 };
 use crate::crc8::{crc8_byte, crc8_update};
-use crate::row::{Cell, CellOp, PkColumn, PrimaryKey, Row, RowChange};
-use crate::value::{PkValue, Value};
+use crate::row::{Cell, PkColumn, PrimaryKey, Row, RowChange};
+use crate::row_ref::{CellOpRef, CellRef, RowChangeRef};
+use crate::value::{PkValue, Value, ValueRef};
 
 /// A decoded value still borrowing its bytes from the buffer.
 enum Raw<'a> {
@@ -38,13 +41,13 @@ fn raw_type_name(r: &Raw<'_>) -> &'static str {
     }
 }
 
-fn raw_to_value(r: Raw<'_>, offset: usize, context: &'static str) -> Result<Value> {
+fn raw_to_value<'a>(r: Raw<'a>, offset: usize, context: &'static str) -> Result<ValueRef<'a>> {
     Ok(match r {
-        Raw::Integer(i) => Value::Integer(i),
-        Raw::Double(d) => Value::Double(d),
-        Raw::Boolean(b) => Value::Boolean(b),
-        Raw::String(s) => Value::String(s.to_owned()),
-        Raw::Blob(b) => Value::Binary(b.to_vec()),
+        Raw::Integer(i) => ValueRef::Integer(i),
+        Raw::Double(d) => ValueRef::Double(d),
+        Raw::Boolean(b) => ValueRef::Boolean(b),
+        Raw::String(s) => ValueRef::String(Cow::Borrowed(s)),
+        Raw::Blob(b) => ValueRef::Binary(Cow::Borrowed(b)),
         other => {
             return Err(PlainBufferError::TypeNotAllowed {
                 offset,
@@ -166,7 +169,7 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn row(&mut self) -> Result<WireRow> {
+    fn row(&mut self) -> Result<WireRowRef<'a>> {
         let row_offset = self.pos;
         self.expect_tag(TAG_ROW_PK, "TAG_ROW_PK (0x01)")?;
         let mut row_crc = 0u8;
@@ -202,7 +205,7 @@ impl<'a> Cursor<'a> {
                 computed: row_crc,
             });
         }
-        Ok(WireRow {
+        Ok(WireRowRef {
             primary_key: PrimaryKey(pk),
             cells,
             delete_marker,
@@ -313,13 +316,13 @@ fn pk_column(c: RawCell<'_>) -> Result<PkColumn> {
     })
 }
 
-fn wire_cell(c: RawCell<'_>) -> Result<WireCell> {
+fn wire_cell(c: RawCell<'_>) -> Result<WireCellRef<'_>> {
     let value = match c.value {
         Some(raw) => Some(raw_to_value(raw, c.value_offset, "an attribute cell")?),
         None => None,
     };
-    Ok(WireCell {
-        name: c.name.to_owned(),
+    Ok(WireCellRef {
+        name: c.name,
         value,
         op: c.op,
         timestamp: c.timestamp,
@@ -335,14 +338,14 @@ pub fn decode_rows(buf: &[u8]) -> Result<Vec<WireRow>> {
     let mut cur = Cursor::new(buf);
     cur.header()?;
     while !cur.at_end() {
-        rows.push(cur.row()?);
+        rows.push(cur.row()?.into_owned());
     }
     Ok(rows)
 }
 
 /// Decodes a buffer holding exactly one row.
 pub fn decode_single_row(buf: &[u8]) -> Result<WireRow> {
-    single_row(buf, false)
+    single_row(buf, false).map(WireRowRef::into_owned)
 }
 
 /// Decodes one row of a request as the service reads it: the row, then nothing but zero bytes.
@@ -356,10 +359,20 @@ pub fn decode_single_row(buf: &[u8]) -> Result<WireRow> {
 /// non-zero byte after the row is still [`PlainBufferError::TrailingData`]. Responses keep the
 /// strict [`decode_single_row`].
 pub fn decode_request_row(buf: &[u8]) -> Result<WireRow> {
+    decode_request_row_ref(buf).map(WireRowRef::into_owned)
+}
+
+/// [`decode_request_row`] without copying the attribute cells' names and values.
+pub fn decode_request_row_ref(buf: &[u8]) -> Result<WireRowRef<'_>> {
     single_row(buf, true)
 }
 
-fn single_row(buf: &[u8], zero_padding: bool) -> Result<WireRow> {
+/// [`decode_request_row_ref`] read as the change `op` (see [`WireRowRef::into_change`]).
+pub fn decode_request_change(buf: &[u8], op: OperationKind) -> Result<RowChangeRef<'_>> {
+    decode_request_row_ref(buf)?.into_change(op)
+}
+
+fn single_row(buf: &[u8], zero_padding: bool) -> Result<WireRowRef<'_>> {
     let mut cur = Cursor::new(buf);
     if buf.is_empty() {
         return Err(PlainBufferError::NoRow);
@@ -379,15 +392,15 @@ fn single_row(buf: &[u8], zero_padding: bool) -> Result<WireRow> {
 
 /// Decodes a buffer holding exactly one PK-only row (no attribute cells, no delete marker).
 pub fn decode_pk(buf: &[u8]) -> Result<PrimaryKey> {
-    pk_only(decode_single_row(buf)?)
+    pk_only(single_row(buf, false)?)
 }
 
 /// [`decode_pk`] for a request's key: zero bytes may follow the row, see [`decode_request_row`].
 pub fn decode_request_pk(buf: &[u8]) -> Result<PrimaryKey> {
-    pk_only(decode_request_row(buf)?)
+    pk_only(decode_request_row_ref(buf)?)
 }
 
-fn pk_only(row: WireRow) -> Result<PrimaryKey> {
+fn pk_only(row: WireRowRef<'_>) -> Result<PrimaryKey> {
     if !row.cells.is_empty() {
         return Err(PlainBufferError::NotPkOnly {
             what: "attribute cells",
@@ -415,7 +428,7 @@ fn decode_variant_raw(buf: &[u8]) -> Result<Raw<'_>> {
 
 /// Decodes an attribute value encoded as "SQLVariant" (the whole slice must be consumed).
 pub fn decode_variant(buf: &[u8]) -> Result<Value> {
-    raw_to_value(decode_variant_raw(buf)?, 0, "an attribute value")
+    raw_to_value(decode_variant_raw(buf)?, 0, "an attribute value").map(ValueRef::into_owned)
 }
 
 /// Decodes a primary-key value encoded as "SQLVariant" (partition bounds may be INF_MIN/INF_MAX).
@@ -435,69 +448,64 @@ fn invalid(name: String, context: &'static str, reason: &'static str) -> PlainBu
     }
 }
 
-fn plain_cells(cells: Vec<WireCell>, context: &'static str) -> Result<Vec<Cell>> {
-    cells
-        .into_iter()
-        .map(|c| {
-            if c.op.is_some() {
-                return Err(invalid(c.name, context, "op type not allowed"));
-            }
-            match c.value {
-                Some(value) => Ok(Cell {
-                    name: c.name,
-                    value,
-                    timestamp: c.timestamp,
-                }),
-                None => Err(invalid(c.name, context, "cell has no value")),
-            }
-        })
-        .collect()
+/// A cell of a row or PUT: a value and no op type.
+fn plain_cell<N: AsRef<str>, V>(
+    name: N,
+    value: Option<V>,
+    op: Option<CellOpType>,
+    context: &'static str,
+) -> Result<(N, V)> {
+    if op.is_some() {
+        return Err(invalid(
+            name.as_ref().to_owned(),
+            context,
+            "op type not allowed",
+        ));
+    }
+    match value {
+        Some(v) => Ok((name, v)),
+        None => Err(invalid(
+            name.as_ref().to_owned(),
+            context,
+            "cell has no value",
+        )),
+    }
 }
 
-fn update_op(c: WireCell) -> Result<CellOp> {
+fn update_op(c: WireCellRef<'_>) -> Result<CellOpRef<'_>> {
     const CTX: &str = "an update";
+    let bad = |reason| Err(invalid(c.name.to_owned(), CTX, reason));
+    let name = c.name;
     match (c.value, c.op, c.timestamp) {
-        (Some(value), None, timestamp) => Ok(CellOp::Put(Cell {
-            name: c.name,
+        (Some(value), None, timestamp) => Ok(CellOpRef::Put(CellRef {
+            name,
             value,
             timestamp,
         })),
         (None, Some(CellOpType::DeleteOneVersion), Some(timestamp)) => {
-            Ok(CellOp::DeleteOneVersion {
-                name: c.name,
-                timestamp,
-            })
+            Ok(CellOpRef::DeleteOneVersion { name, timestamp })
         }
-        (None, Some(CellOpType::DeleteOneVersion), None) => Err(invalid(
-            c.name,
-            CTX,
-            "DELETE_ONE_VERSION requires a timestamp",
-        )),
+        (None, Some(CellOpType::DeleteOneVersion), None) => {
+            bad("DELETE_ONE_VERSION requires a timestamp")
+        }
         (None, Some(CellOpType::DeleteAllVersions), None) => {
-            Ok(CellOp::DeleteAllVersions { name: c.name })
+            Ok(CellOpRef::DeleteAllVersions { name })
         }
-        (None, Some(CellOpType::DeleteAllVersions), Some(_)) => Err(invalid(
-            c.name,
-            CTX,
-            "DELETE_ALL_VERSIONS must not carry a timestamp",
-        )),
+        (None, Some(CellOpType::DeleteAllVersions), Some(_)) => {
+            bad("DELETE_ALL_VERSIONS must not carry a timestamp")
+        }
         (Some(_), Some(CellOpType::DeleteOneVersion | CellOpType::DeleteAllVersions), _) => {
-            Err(invalid(c.name, CTX, "a delete must not carry a value"))
+            bad("a delete must not carry a value")
         }
-        (Some(Value::Integer(delta)), Some(CellOpType::Increment), None) => Ok(CellOp::Increment {
-            name: c.name,
-            delta,
-        }),
-        (Some(Value::Integer(_)), Some(CellOpType::Increment), Some(_)) => {
-            Err(invalid(c.name, CTX, "INCREMENT must not carry a timestamp"))
+        (Some(ValueRef::Integer(delta)), Some(CellOpType::Increment), None) => {
+            Ok(CellOpRef::Increment { name, delta })
         }
-        (Some(_), Some(CellOpType::Increment), _) => {
-            Err(invalid(c.name, CTX, "INCREMENT requires an INTEGER value"))
+        (Some(ValueRef::Integer(_)), Some(CellOpType::Increment), Some(_)) => {
+            bad("INCREMENT must not carry a timestamp")
         }
-        (None, Some(CellOpType::Increment), _) => {
-            Err(invalid(c.name, CTX, "INCREMENT requires a value"))
-        }
-        (None, None, _) => Err(invalid(c.name, CTX, "cell has neither value nor op type")),
+        (Some(_), Some(CellOpType::Increment), _) => bad("INCREMENT requires an INTEGER value"),
+        (None, Some(CellOpType::Increment), _) => bad("INCREMENT requires a value"),
+        (None, None, _) => bad("cell has neither value nor op type"),
     }
 }
 
@@ -507,24 +515,65 @@ impl WireRow {
         if self.delete_marker {
             return Err(PlainBufferError::UnexpectedDeleteMarker { context: "a row" });
         }
+        let cells = self
+            .cells
+            .into_iter()
+            .map(|c| {
+                let timestamp = c.timestamp;
+                plain_cell(c.name, c.value, c.op, "a row").map(|(name, value)| Cell {
+                    name,
+                    value,
+                    timestamp,
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(Row {
             primary_key: self.primary_key,
-            cells: plain_cells(self.cells, "a row")?,
+            cells,
         })
     }
 
+    /// [`WireRowRef::into_change`], owned.
+    pub fn into_change(self, op: OperationKind) -> Result<RowChange> {
+        let WireRow {
+            primary_key,
+            cells,
+            delete_marker,
+        } = self;
+        let row = WireRowRef {
+            primary_key,
+            cells: cells.iter().map(|c| c.as_wire_ref()).collect(),
+            delete_marker,
+        };
+        row.into_change(op).map(RowChangeRef::into_owned)
+    }
+}
+
+impl<'a> WireRowRef<'a> {
     /// A BatchWriteRow/PutRow/UpdateRow/DeleteRow row as the given operation. Delete accepts a
     /// PK-only row without the marker too (lenient, as the marker carries no information here).
-    pub fn into_change(self, op: OperationKind) -> Result<RowChange> {
+    pub fn into_change(self, op: OperationKind) -> Result<RowChangeRef<'a>> {
         match op {
             OperationKind::Put => {
                 if self.delete_marker {
                     return Err(PlainBufferError::UnexpectedDeleteMarker { context: "a PUT" });
                 }
-                Ok(RowChange::Put(Row {
+                let cells = self
+                    .cells
+                    .into_iter()
+                    .map(|c| {
+                        let timestamp = c.timestamp;
+                        plain_cell(c.name, c.value, c.op, "a PUT").map(|(name, value)| CellRef {
+                            name,
+                            value,
+                            timestamp,
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(RowChangeRef::Put {
                     primary_key: self.primary_key,
-                    cells: plain_cells(self.cells, "a PUT")?,
-                }))
+                    cells,
+                })
             }
             OperationKind::Update => {
                 if self.delete_marker {
@@ -532,7 +581,7 @@ impl WireRow {
                         context: "an UPDATE",
                     });
                 }
-                Ok(RowChange::Update {
+                Ok(RowChangeRef::Update {
                     primary_key: self.primary_key,
                     ops: self
                         .cells
@@ -542,8 +591,12 @@ impl WireRow {
                 })
             }
             OperationKind::Delete => match self.cells.into_iter().next() {
-                Some(c) => Err(invalid(c.name, "a DELETE", "a DELETE carries no cells")),
-                None => Ok(RowChange::Delete(self.primary_key)),
+                Some(c) => Err(invalid(
+                    c.name.to_owned(),
+                    "a DELETE",
+                    "a DELETE carries no cells",
+                )),
+                None => Ok(RowChangeRef::Delete(self.primary_key)),
             },
         }
     }

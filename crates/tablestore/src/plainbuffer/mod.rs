@@ -21,12 +21,14 @@ mod request_padding_tests;
 mod tests;
 
 pub use decode::{
-    decode_pk, decode_pk_variant, decode_request_pk, decode_request_row, decode_rows,
-    decode_single_row, decode_variant,
+    decode_pk, decode_pk_variant, decode_request_change, decode_request_pk, decode_request_row,
+    decode_request_row_ref, decode_rows, decode_single_row, decode_variant,
 };
 pub use encode::{
     change_buffer, encode_change, encode_pk, encode_pk_variant, encode_row, encode_variant,
     encode_wire_row, encoded_change_len, encoded_key_len, encoded_row_len, pk_buffer, rows_buffer,
     write_header, ChangeBuilder,
 };
-pub use wire::{CellOpType, OperationKind, PlainBufferError, WireCell, WireRow, HEADER};
+pub use wire::{
+    CellOpType, OperationKind, PlainBufferError, WireCell, WireCellRef, WireRow, WireRowRef, HEADER,
+};

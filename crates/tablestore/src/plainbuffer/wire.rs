@@ -5,7 +5,7 @@
 
 use crate::crc8::{crc8_byte, crc8_update};
 use crate::row::PrimaryKey;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 
 /// The int32 every buffer starts with.
 pub const HEADER: u32 = 0x75;
@@ -139,6 +139,59 @@ pub struct WireRow {
     pub primary_key: PrimaryKey,
     pub cells: Vec<WireCell>,
     pub delete_marker: bool,
+}
+
+/// [`WireCell`] with its name and value borrowed from the decoded buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireCellRef<'a> {
+    pub name: &'a str,
+    pub value: Option<ValueRef<'a>>,
+    pub op: Option<CellOpType>,
+    pub timestamp: Option<i64>,
+}
+
+/// [`WireRow`] with its attribute cells borrowed from the decoded buffer (the key is owned).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WireRowRef<'a> {
+    pub primary_key: PrimaryKey,
+    pub cells: Vec<WireCellRef<'a>>,
+    pub delete_marker: bool,
+}
+
+impl WireCell {
+    pub fn as_wire_ref(&self) -> WireCellRef<'_> {
+        WireCellRef {
+            name: &self.name,
+            value: self.value.as_ref().map(Value::as_value_ref),
+            op: self.op,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+impl WireCellRef<'_> {
+    pub fn into_owned(self) -> WireCell {
+        WireCell {
+            name: self.name.to_owned(),
+            value: self.value.map(ValueRef::into_owned),
+            op: self.op,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+impl WireRowRef<'_> {
+    pub fn into_owned(self) -> WireRow {
+        WireRow {
+            primary_key: self.primary_key,
+            cells: self
+                .cells
+                .into_iter()
+                .map(WireCellRef::into_owned)
+                .collect(),
+            delete_marker: self.delete_marker,
+        }
+    }
 }
 
 /// Which BatchWriteRow operation a decoded row belongs to.

@@ -3,7 +3,7 @@
 //! every kind of row, the usual rows prepared without the owned fallback, and the same rows
 //! stored when an update meets a row that exists.
 
-use super::prepare::{prepare, prepare_borrowed, prepare_ref, PreparedOp};
+use super::prepare::{prepare, encode_borrowed, prepare_ref, PreparedOp};
 use super::*;
 use tablestore::plainbuffer::{self, OperationKind};
 use tablestore::row::{Cell, CellOp, ColumnCondition, Comparator, PrimaryKey, RowExistence};
@@ -100,7 +100,7 @@ fn same_both_ways(meta: &TableMeta, w: WriteOp, what: &str) -> bool {
         owned,
         "{what}"
     );
-    prepare_borrowed(meta, &borrowed(), NOW).is_some()
+    encode_borrowed(meta, &borrowed(), NOW).is_some()
 }
 
 #[test]

@@ -192,17 +192,79 @@ pub(super) fn prepare_ref(
     op: WriteOp<RowChangeRef<'_>>,
     now: i64,
 ) -> Result<PreparedOp, ServiceError> {
-    match prepare_borrowed(meta, &op, now) {
-        Some(p) => Ok(p),
-        None => prepare(meta, op.into_owned(), now),
-    }
+    let Some(encoded) = encode_borrowed(meta, &op, now) else {
+        return prepare(meta, op.into_owned(), now);
+    };
+    // The key and table move into the prepared write: nothing of the request is copied.
+    let WriteOp {
+        table,
+        change,
+        condition,
+        ..
+    } = op;
+    let primary_key = match change {
+        RowChangeRef::Put { primary_key, .. }
+        | RowChangeRef::Update { primary_key, .. }
+        | RowChangeRef::Delete(primary_key) => primary_key,
+    };
+    let (change, put, fresh) = match encoded.body {
+        Encoded::Put(value) => {
+            let row = Row {
+                primary_key,
+                cells: Vec::new(),
+            };
+            (RowChange::Put(row), Some((Some(value), Vec::new())), None)
+        }
+        Encoded::Update { fresh, deletes } => {
+            let change = RowChange::Update {
+                primary_key,
+                ops: deletes,
+            };
+            (change, None, Some(fresh))
+        }
+    };
+    let puts_in_fresh = matches!(fresh, Some(Some(_)));
+    Ok(PreparedOp {
+        op: WriteOp {
+            table,
+            change,
+            condition,
+            return_pk: false,
+            return_columns: Vec::new(),
+        },
+        epoch: meta.epoch,
+        now,
+        key: Some(encoded.key),
+        auto_col: None,
+        put,
+        fresh,
+        puts_in_fresh,
+    })
 }
 
-pub(super) fn prepare_borrowed(
+/// What [`encode_borrowed`] makes of a row: its stored key and its stored form.
+pub(super) struct Borrowed {
+    key: Vec<u8>,
+    body: Encoded,
+}
+
+enum Encoded {
+    /// A PUT's stored row.
+    Put(Vec<u8>),
+    /// An UPDATE's stored row if the row is new (None: no puts), and its deletes.
+    Update {
+        fresh: Option<Vec<u8>>,
+        deletes: Vec<CellOp>,
+    },
+}
+
+/// The checks and encoding of [`prepare_ref`]'s borrowed path; None when the row needs the
+/// owned path (another kind of write, or a check refuses it).
+pub(super) fn encode_borrowed(
     meta: &TableMeta,
     op: &WriteOp<RowChangeRef<'_>>,
     now: i64,
-) -> Option<PreparedOp> {
+) -> Option<Borrowed> {
     let def = &meta.def;
     let blind = op.condition.row_existence == RowExistence::Ignore
         && op.condition.column_condition.is_none();
@@ -260,45 +322,20 @@ pub(super) fn prepare_borrowed(
         }
         RowChangeRef::Delete(_) => return None,
     }
-    let key = Some(store::encode_key(pk));
-    let (change, put, fresh) = match &op.change {
-        RowChangeRef::Put { .. } => {
-            let value = single_versions(cols)?;
-            let row = Row {
-                primary_key: pk.clone(),
-                cells: Vec::new(),
-            };
-            (RowChange::Put(row), Some((Some(value), Vec::new())), None)
-        }
-        _ => {
-            let fresh = if cols.is_empty() {
+    let body = match &op.change {
+        RowChangeRef::Put { .. } => Encoded::Put(single_versions(cols)?),
+        _ => Encoded::Update {
+            fresh: if cols.is_empty() {
                 None
             } else {
                 Some(single_versions(cols)?)
-            };
-            let change = RowChange::Update {
-                primary_key: pk.clone(),
-                ops: deletes,
-            };
-            (change, None, Some(fresh))
-        }
-    };
-    let puts_in_fresh = matches!(fresh, Some(Some(_)));
-    Some(PreparedOp {
-        op: WriteOp {
-            table: op.table.clone(),
-            change,
-            condition: op.condition.clone(),
-            return_pk: false,
-            return_columns: Vec::new(),
+            },
+            deletes,
         },
-        epoch: meta.epoch,
-        now,
-        key,
-        auto_col: None,
-        put,
-        fresh,
-        puts_in_fresh,
+    };
+    Some(Borrowed {
+        key: store::encode_key(pk),
+        body,
     })
 }
 

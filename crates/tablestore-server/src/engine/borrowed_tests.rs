@@ -3,7 +3,7 @@
 //! every kind of row, the usual rows prepared without the owned fallback, and the same rows
 //! stored when an update meets a row that exists.
 
-use super::prepare::{prepare, encode_borrowed, prepare_ref, PreparedOp};
+use super::prepare::{encode_borrowed, prepare, prepare_ref, PreparedOp};
 use super::*;
 use tablestore::plainbuffer::{self, OperationKind};
 use tablestore::row::{Cell, CellOp, ColumnCondition, Comparator, PrimaryKey, RowExistence};

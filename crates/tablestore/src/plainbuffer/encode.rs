@@ -150,16 +150,34 @@ pub struct ChangeBuilder {
 impl ChangeBuilder {
     /// Starts a change of `pk`; `capacity` is a guess of the encoded size.
     pub fn new(pk: &PrimaryKey, capacity: usize) -> Self {
+        let mut b = ChangeBuilder::start(capacity);
+        for c in &pk.0 {
+            b.key(&c.name, &c.value);
+        }
+        b
+    }
+
+    /// Starts a change whose key columns follow one by one through [`ChangeBuilder::key`] (a
+    /// caller that converts each key value needs no [`PrimaryKey`] to hold them).
+    pub fn start(capacity: usize) -> Self {
         let mut out = Vec::with_capacity(capacity);
-        let row_crc = write_pk_cells(&mut out, pk);
-        let pk_end = out.len();
+        out.push(TAG_ROW_PK);
         ChangeBuilder {
+            pk_end: out.len(),
             out,
-            row_crc,
-            pk_end,
+            row_crc: 0,
             cells: 0,
             puts: 0,
         }
+    }
+
+    /// The next key column, in the table's key order; every key column comes before the
+    /// first attribute cell (a key column after one is a caller bug: debug builds stop).
+    pub fn key(&mut self, name: &str, value: &PkValue) {
+        debug_assert_eq!(self.cells, 0, "key column after an attribute cell");
+        let crc = write_cell(&mut self.out, name, Some(pk_parts(value)), None, None);
+        self.row_crc = crc8_byte(self.row_crc, crc);
+        self.pk_end = self.out.len();
     }
 
     #[inline]

@@ -466,8 +466,12 @@ impl RowConverter<'_> {
         row: &SourceRow,
         mode: WriteMode,
     ) -> Result<EncodedChange, ConvertError> {
-        let primary_key = self.primary_key(row)?;
-        let mut b = ChangeBuilder::new(&primary_key, self.encoded_guess(row));
+        self.check_width(row)?;
+        // Key values go straight into the encoding: no PrimaryKey (names, vector) per row.
+        let mut b = ChangeBuilder::start(self.encoded_guess(row));
+        for (c, &p) in self.mapping.key.iter().zip(&self.key_pos) {
+            b.key(&c.target_name, &convert_pk_value(c, row[p].as_deref())?);
+        }
         for (c, &p) in self.mapping.attributes.iter().zip(&self.attr_pos) {
             match (&row[p], mode) {
                 (Some(v), _) => b.put(&c.target_name, &convert_attribute_ref(c, v)?),
@@ -479,7 +483,9 @@ impl RowConverter<'_> {
             WriteMode::OverwriteRow => EncodedChange::put(b),
             WriteMode::UpdateRow if b.puts() > 0 => EncodedChange::update(b),
             // Every mapped attribute is NULL: the key alone, as in `to_change`.
-            WriteMode::UpdateRow => EncodedChange::put(ChangeBuilder::new(&primary_key, 0)),
+            WriteMode::UpdateRow => {
+                EncodedChange::put(ChangeBuilder::new(&self.primary_key(row)?, 0))
+            }
         })
     }
 

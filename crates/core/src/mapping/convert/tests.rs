@@ -509,6 +509,17 @@ fn encoded_change_is_the_encoding_of_to_change() {
         conv.encode_change(&bad, WriteMode::UpdateRow).unwrap_err(),
         conv.to_change(&bad, WriteMode::UpdateRow).unwrap_err()
     );
+    // So do bad keys (the key is encoded value by value, without a PrimaryKey).
+    let null_key = row(&[Some(b"bob"), None, Some(b"n"), None]);
+    let bad_int = row(&[Some(b"bob"), Some(b"x7"), Some(b"n"), None]);
+    for r in [&null_key, &bad_int] {
+        for mode in [WriteMode::OverwriteRow, WriteMode::UpdateRow] {
+            assert_eq!(
+                conv.encode_change(r, mode).unwrap_err(),
+                conv.to_change(r, mode).unwrap_err()
+            );
+        }
+    }
 }
 
 #[test]

@@ -4,9 +4,10 @@
 use crate::plainbuffer::{self, OperationKind, WireRow};
 
 /// Runs one fuzz input through every PlainBuffer decode entry and the conversions after them.
-/// Never panics on any input; a panic is a bug (that is what the fuzzer checks). The one
-/// assertion: what decodes re-encodes to bytes that decode to the same re-encoding (the
-/// decoder accepts nothing the encoder cannot write back).
+/// Never panics on any input; a panic is a bug (that is what the fuzzer checks). The
+/// assertions: what decodes re-encodes to bytes that decode to the same re-encoding (the
+/// decoder accepts nothing the encoder cannot write back), and a request row decoded borrowed
+/// (the server's multi-row writes) is, owned, the row the owned decode gives.
 pub fn plainbuffer_decode(data: &[u8]) {
     if let Ok(rows) = plainbuffer::decode_rows(data) {
         let once = encode(&rows);
@@ -26,6 +27,22 @@ pub fn plainbuffer_decode(data: &[u8]) {
                 let _ = row.clone().into_change(op);
             }
         }
+    }
+    // The server's entry for multi-row writes: the borrowed change, owned, is what the owned
+    // decode gives (same row, same error).
+    for op in [
+        OperationKind::Put,
+        OperationKind::Update,
+        OperationKind::Delete,
+    ] {
+        let borrowed = plainbuffer::decode_request_change(data, op).map(|c| c.into_owned());
+        let owned = plainbuffer::decode_request_row(data).and_then(|w| w.into_change(op));
+        // Compared as text: a NaN double is not equal to itself.
+        assert_eq!(
+            format!("{borrowed:?}"),
+            format!("{owned:?}"),
+            "borrowed and owned request decodes differ"
+        );
     }
     let _ = plainbuffer::decode_single_row(data);
     let _ = plainbuffer::decode_pk(data);

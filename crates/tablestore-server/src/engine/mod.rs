@@ -12,7 +12,8 @@
 //! This file holds the public API ([`Engine`] and its request/answer types). The layers below
 //! it, in the order a write passes them:
 //! - `validate`: request and service-limit checks (caller's thread);
-//! - `prepare`: a write checked against its table's definition and encoded (caller's thread);
+//! - `prepare`: a write checked against its table's definition and encoded (caller's thread;
+//!   multi-row writes straight from rows borrowed from the request, [`Engine::write_borrowed`]);
 //! - `writer`: the writer and syncer threads (batching, commit, group fsync, checkpoints);
 //! - `apply`: what one command does to the tables inside the writer's transaction;
 //! - `rows`: what writes and conditions do to a stored row's versions;

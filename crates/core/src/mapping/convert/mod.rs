@@ -390,19 +390,31 @@ impl<'a> RowConverter<'a> {
 
     /// The destination primary key of a row.
     pub fn primary_key(&self, row: &SourceRow) -> Result<PrimaryKey, ConvertError> {
-        self.check_width(row)?;
-        self.mapping
-            .key
-            .iter()
-            .zip(&self.key_pos)
-            .map(|(c, &p)| {
-                Ok(PkColumn {
-                    name: c.target_name.clone(),
-                    value: convert_pk_value(c, row[p].as_deref())?,
+        self.key_values(row)?
+            .map(|kv| {
+                kv.map(|(name, value)| PkColumn {
+                    name: name.to_owned(),
+                    value,
                 })
             })
             .collect::<Result<Vec<_>, _>>()
             .map(PrimaryKey)
+    }
+
+    /// Each destination key column's name and converted value, in key order (the row's
+    /// width checked first).
+    fn key_values<'r>(
+        &'r self,
+        row: &'r SourceRow,
+    ) -> Result<impl Iterator<Item = Result<(&'r str, PkValue), ConvertError>> + 'r, ConvertError>
+    {
+        self.check_width(row)?;
+        Ok(self.mapping.key.iter().zip(&self.key_pos).map(|(c, &p)| {
+            Ok((
+                c.target_name.as_str(),
+                convert_pk_value(c, row[p].as_deref())?,
+            ))
+        }))
     }
 
     /// The row for PutRow (write_mode overwrite_row): NULL columns are absent.
@@ -466,11 +478,11 @@ impl RowConverter<'_> {
         row: &SourceRow,
         mode: WriteMode,
     ) -> Result<EncodedChange, ConvertError> {
-        self.check_width(row)?;
         // Key values go straight into the encoding: no PrimaryKey (names, vector) per row.
         let mut b = ChangeBuilder::start(self.encoded_guess(row));
-        for (c, &p) in self.mapping.key.iter().zip(&self.key_pos) {
-            b.key(&c.target_name, &convert_pk_value(c, row[p].as_deref())?);
+        for kv in self.key_values(row)? {
+            let (name, value) = kv?;
+            b.key(name, &value);
         }
         for (c, &p) in self.mapping.attributes.iter().zip(&self.attr_pos) {
             match (&row[p], mode) {

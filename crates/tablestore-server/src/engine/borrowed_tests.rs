@@ -193,6 +193,25 @@ fn borrowed_preparation_gives_what_owned_preparation_gives() {
             false,
         ),
         (
+            "update, a column put twice",
+            op(update(vec![
+                CellOp::Put(Cell::new("a", 1i64)),
+                CellOp::Put(Cell::new("a", 2i64)),
+            ])),
+            false,
+        ),
+        (
+            "update, a column deleted twice",
+            op(update(vec![
+                CellOp::DeleteAllVersions { name: "a".into() },
+                CellOp::DeleteOneVersion {
+                    name: "a".into(),
+                    timestamp: 3,
+                },
+            ])),
+            false,
+        ),
+        (
             "update, increment",
             op(update(vec![CellOp::Increment {
                 name: "a".into(),

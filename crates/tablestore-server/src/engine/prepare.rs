@@ -296,7 +296,7 @@ pub(super) fn encode_borrowed(
             }
         }
         RowChangeRef::Update { ops, .. } => {
-            if ops.is_empty() || !distinct_columns(ops.iter().map(CellOpRef::column)) {
+            if ops.is_empty() {
                 return None;
             }
             check_column_count(ops.len()).ok()?;
@@ -318,6 +318,15 @@ pub(super) fn encode_borrowed(
                         return None
                     }
                 }
+            }
+            // Every column named once: `single_versions` below checks the puts among
+            // themselves (sorting them once), so only an update that deletes needs this.
+            let names = cols
+                .iter()
+                .map(|c| c.0)
+                .chain(deletes.iter().map(CellOp::column));
+            if !deletes.is_empty() && !distinct_columns(names) {
+                return None;
             }
         }
         RowChangeRef::Delete(_) => return None,

@@ -151,8 +151,8 @@ async fn without_row_metadata_names_come_from_the_schema_while_it_fits() {
             "USE `{database}`;
              CREATE TABLE t (id INT UNSIGNED PRIMARY KEY, big BIGINT UNSIGNED,
                l1 VARCHAR(20) CHARACTER SET latin1, e ENUM('small','medium','large'),
-               m MEDIUMINT);
-             INSERT INTO t VALUES (1, 1, 'a', 'small', -1)"
+               m MEDIUMINT, g VARCHAR(20) CHARACTER SET gbk);
+             INSERT INTO t VALUES (1, 1, 'a', 'small', -1, '中')"
         ))
         .await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -161,8 +161,9 @@ async fn without_row_metadata_names_come_from_the_schema_while_it_fits() {
     server
         .exec(&format!(
             "USE `{database}`;
-             INSERT INTO t VALUES (4294967295, 18446744073709551615, 'café', 'large', -8388608);
-             UPDATE t SET l1 = 'naïve', e = 'medium' WHERE id = 1;"
+             INSERT INTO t VALUES (4294967295, 18446744073709551615, 'café', 'large', -8388608,
+               '迁移');
+             UPDATE t SET l1 = 'naïve', e = 'medium', g = '表格存储' WHERE id = 1;"
         ))
         .await;
     catch_up(&ctx).await;
@@ -172,7 +173,7 @@ async fn without_row_metadata_names_come_from_the_schema_while_it_fits() {
     // Events written before an ALTER no longer fit the table: stop, never guess.
     server
         .exec(&format!(
-            "USE `{database}`; INSERT INTO t VALUES (2, 2, 'b', 'small', 2);
+            "USE `{database}`; INSERT INTO t VALUES (2, 2, 'b', 'small', 2, NULL);
              ALTER TABLE t ADD COLUMN extra INT NULL"
         ))
         .await;
@@ -181,6 +182,62 @@ async fn without_row_metadata_names_come_from_the_schema_while_it_fits() {
         .expect_err("the old event does not fit");
     assert_eq!(err.name, ErrorName::SchemaConflict, "{err}");
     assert!(err.message.contains("binlog_row_metadata=FULL"), "{err}");
+}
+
+/// Character columns in legacy charsets (Chinese, Japanese, Korean, Cyrillic; ENUM labels
+/// too) are decoded from the binlog to the same text the copy read: verify finds them equal.
+/// The precheck passes them; a charset the binlog decoder lacks (utf32) fails its item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_charsets_replay_as_the_copy_read_them() {
+    let server = MariaDb::shared();
+    let database = server.fresh_database("inc_cs").await;
+    server
+        .exec(&format!(
+            "USE `{database}`;
+             CREATE TABLE t (id INT PRIMARY KEY, g VARCHAR(20) CHARACTER SET gbk,
+               b VARCHAR(20) CHARACTER SET big5, j VARCHAR(20) CHARACTER SET sjis,
+               k VARCHAR(20) CHARACTER SET euckr, r TEXT CHARACTER SET cp1251,
+               e ENUM('数据','迁移') CHARACTER SET gbk);
+             INSERT INTO t VALUES (1, '数据', '資料', 'データ', '데이터', 'данные', '数据'),
+               (2, NULL, NULL, NULL, NULL, NULL, NULL)"
+        ))
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = context(config(server, &database, dir.path())).await;
+    let report = steps::precheck(&ctx).await;
+    let item = report
+        .item("binlog_charsets")
+        .expect("binlog_charsets item");
+    assert_eq!(item.status, steps::Status::Passed, "{item:?}");
+    full_copy(&ctx).await;
+    server
+        .exec(&format!(
+            "USE `{database}`;
+             INSERT INTO t VALUES (3, '表格存储 ok', '表格儲存', '表形式ストア', '테이블', 'таблица',
+               '迁移');
+             UPDATE t SET g = '更新', b = '更新', j = '更新', k = '갱신', r = 'обновление',
+               e = '迁移' WHERE id = 2;
+             DELETE FROM t WHERE id = 1;"
+        ))
+        .await;
+    catch_up(&ctx).await;
+    let v = steps::verify::verify(&ctx, None).await.expect("verify");
+    assert_eq!((v.missing, v.different, v.extra), (0, 0, 0), "{v:?}");
+    assert_eq!(v.matched, 2, "{v:?}");
+
+    server
+        .exec(&format!(
+            "ALTER TABLE `{database}`.t ADD COLUMN u VARCHAR(5) CHARACTER SET utf32"
+        ))
+        .await;
+    let ctx = context(config(server, &database, dir.path())).await;
+    let report = steps::precheck(&ctx).await;
+    let item = report
+        .item("binlog_charsets")
+        .expect("binlog_charsets item");
+    assert_eq!(item.status, steps::Status::Failed, "{item:?}");
+    assert!(item.detail.contains("t.u (utf32)"), "{item:?}");
+    assert!(item.fix.contains("utf8mb4"), "{item:?}");
 }
 
 /// Invariant 3: the full copy starts after P0, so changes made while it runs (some of which

@@ -8,6 +8,7 @@ mod asl_live;
 #[cfg(feature = "aws")]
 mod aws_cli;
 mod batch_writer;
+mod binlog_charsets;
 mod binlog_files;
 mod binlog_stream;
 mod chaos;

@@ -398,6 +398,7 @@ async fn precheck_first(ctx: &Context, budget: &Budget) -> PrecheckSlice {
     check_invisible(&mut items, &selected.tables);
     if cfg.has(MigrationType::Incremental) {
         check_filters(&mut items, &mappings, &selected.tables);
+        check_charsets(&mut items, &mappings);
     }
 
     let mut next_table = None;
@@ -743,6 +744,39 @@ fn check_filters(items: &mut Items, mappings: &[TableMapping], tables: &[mysql::
             Status::Failed,
             refused.join("; "),
             crate::mapping::filter_eval::FIX,
+        );
+    }
+}
+
+/// Incremental migration decodes character data from the binlog in each column's charset
+/// (`mysql::binlog::charsets`): a migrated column in a charset it cannot decode fails here
+/// rather than at the first change to its table, hours into the migration.
+fn check_charsets(items: &mut Items, mappings: &[TableMapping]) {
+    let refused: Vec<String> = mappings
+        .iter()
+        .flat_map(|m| {
+            m.columns().filter_map(move |c| {
+                let charset = c.source.charset.as_deref()?;
+                (!mysql::binlog::charsets::decodes(charset))
+                    .then(|| format!("{}.{} ({charset})", m.source_name, c.source.name))
+            })
+        })
+        .collect();
+    if refused.is_empty() {
+        items.pass(
+            "binlog_charsets",
+            "every migrated character column's charset is decoded from the binlog",
+        );
+    } else {
+        items.add(
+            "binlog_charsets",
+            Status::Failed,
+            format!(
+                "incremental migration cannot decode these columns' charsets from the binlog: {}",
+                refused.join(", ")
+            ),
+            "convert the columns to utf8mb4 (ALTER TABLE ... CONVERT TO CHARACTER SET utf8mb4), \
+             leave them out of the migration, or migrate without incremental",
         );
     }
 }

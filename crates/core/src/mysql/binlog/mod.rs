@@ -30,6 +30,7 @@
 //! mysql_common can panic on a short event: files are framed before parsing, the stream's
 //! decode runs under `catch_unwind`.
 
+pub mod charsets;
 pub mod decoder;
 pub mod events;
 pub mod file;

@@ -6,6 +6,7 @@
 
 use mysql_async::binlog::events::{OptionalMetaExtractor, OptionalMetadataField, TableMapEvent};
 use mysql_async::consts::ColumnType;
+use mysql_common::collations::{Collation, CollationId};
 
 use crate::mysql::introspect::ColumnInfo;
 
@@ -217,16 +218,11 @@ impl TableMeta {
 const UTF8MB4_GENERAL_CI: u16 = 45;
 
 /// A collation id of a charset named by information_schema (what decoding needs is the
-/// charset; any of its collations will do).
+/// charset; any of its collations will do): the first of MySQL's numbered collations that
+/// belongs to it.
 fn charset_id(name: &str) -> Option<u16> {
-    Some(match name {
-        "utf8mb4" => UTF8MB4_GENERAL_CI,
-        "utf8mb3" | "utf8" => 33,
-        "latin1" => 8,
-        "ascii" => 11,
-        "binary" => 63,
-        _ => return None,
-    })
+    let name = if name == "utf8" { "utf8mb3" } else { name };
+    (1..=255u16).find(|&id| Collation::resolve(CollationId::from(id)).charset() == name)
 }
 
 /// Whether a column of `data_type` (information_schema) is logged with the real type `t`.
@@ -320,4 +316,30 @@ fn labels_and_visibility(
 
 fn utf8(raw: &[u8], what: &str) -> Result<String, String> {
     String::from_utf8(raw.to_vec()).map_err(|_| format!("the {what} is not UTF-8"))
+}
+
+#[cfg(test)]
+mod charset_id_tests {
+    use super::*;
+    use crate::mysql::binlog::charsets;
+
+    /// Without logged charsets (no FULL metadata) a column's charset comes from its
+    /// information_schema name: every charset the decoder knows must resolve to itself.
+    #[test]
+    fn every_decoded_charset_has_a_collation_id() {
+        let others = [
+            "utf8mb4", "utf8mb3", "latin1", "binary", "utf16", "utf16le", "ucs2",
+        ];
+        for name in charsets::MAPPED.iter().chain(&others) {
+            let id = charset_id(name).unwrap_or_else(|| panic!("{name} has no collation id"));
+            assert_eq!(Collation::resolve(CollationId::from(id)).charset(), *name);
+        }
+        let utf8 = charset_id("utf8").map(|id| {
+            Collation::resolve(CollationId::from(id))
+                .charset()
+                .to_string()
+        });
+        assert_eq!(utf8.as_deref(), Some("utf8mb3"));
+        assert_eq!(charset_id("no_such_charset"), None);
+    }
 }

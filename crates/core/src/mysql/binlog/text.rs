@@ -12,7 +12,7 @@
 //! parses back to the same double (the copy selects them as `col * 1e0`, which prints the same
 //! double); DECIMAL as the server's exact text; DATE, DATETIME and TIME with the column's
 //! fraction digits (TIME signed and past 24 h, negative fractions included); TIMESTAMP, logged as UTC epoch seconds, as UTC
-//! text; character data decoded from the column's charset to UTF-8 (latin1 is cp1252 in MySQL);
+//! text; character data decoded from the column's charset to UTF-8 ([`super::charsets`]);
 //! BINARY(n) padded back to n bytes with zeros (the binlog drops trailing zeros); ENUM by label,
 //! SET by its members comma-joined; BIT as its bytes; BLOB, GEOMETRY and MariaDB's JSON (text)
 //! as stored; MySQL's binary JSON as the text MySQL prints for it ([`super::json_text`]). A
@@ -22,6 +22,7 @@
 use mysql_async::consts::ColumnType;
 use mysql_common::collations::{Collation, CollationId};
 
+use super::charsets;
 use super::image::{self, Image, Value, DIGIT_BYTES};
 use super::json_text;
 use super::table::{ColumnMeta, TableMeta};
@@ -543,36 +544,7 @@ fn is_binary(col: &ColumnMeta) -> bool {
 
 /// Character data in the column's charset as UTF-8, as a utf8mb4 session receives it.
 fn decode(raw: &[u8], col: &ColumnMeta) -> Result<Vec<u8>, String> {
-    let c = charset(col)?;
-    match c.charset() {
-        "utf8mb4" | "utf8mb3" | "utf8" | "ascii" => match std::str::from_utf8(raw) {
-            Ok(_) => Ok(raw.to_vec()),
-            Err(_) => Err(format!("text is not valid {}", c.charset())),
-        },
-        "binary" => Ok(raw.to_vec()),
-        "latin1" => Ok(latin1_to_utf8(raw).into_bytes()),
-        other => Err(format!(
-            "charset {other} is not decoded from the binlog yet; convert the column to utf8mb4"
-        )),
-    }
-}
-
-/// MySQL's latin1 is Windows-1252, with the five bytes 1252 leaves undefined mapped to the C1
-/// control of the same number.
-fn latin1_to_utf8(raw: &[u8]) -> String {
-    const HIGH: [char; 32] = [
-        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}',
-        '\u{2021}', '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}',
-        '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}',
-        '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}',
-        '\u{178}',
-    ];
-    raw.iter()
-        .map(|&b| match b {
-            0x80..=0x9F => HIGH[usize::from(b - 0x80)],
-            _ => char::from(b),
-        })
-        .collect()
+    charsets::to_utf8(charset(col)?.charset(), raw)
 }
 
 #[cfg(test)]

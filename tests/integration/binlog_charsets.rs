@@ -18,16 +18,25 @@ use tsmigrate_core::mysql::binlog::{read_batch, render, Bounds, Position, TableF
 use tsmigrate_core::mysql::{self, binlog_position, server_info};
 
 const ID_CHARSETS: u32 = 9011;
+const ID_COLLATIONS: u32 = 9012;
 
 /// Charsets decoded without a map, checked the same way.
-const UNMAPPED: &[&str] = &["latin1", "utf16", "utf16le", "ucs2"];
+const UNMAPPED: &[&str] = &["latin1", "utf16", "utf16le", "ucs2", "utf32"];
 
 fn is_euc_jp(charset: &str) -> bool {
     matches!(charset, "ujis" | "eucjpms")
 }
 
-/// Candidate byte strings for a charset (see the module comment).
+/// Candidate byte strings for a charset (see the module comment; utf32: every BMP code point,
+/// every 97th of the others, and some past U+10FFFF).
 fn candidates(charset: &str) -> Vec<Vec<u8>> {
+    if charset == "utf32" {
+        return (0..=0xFFFFu32)
+            .chain((0x1_0000..=0x10_FFFF).step_by(97))
+            .chain([0x10_FFFF, 0x11_0000, 0xFFFF_FFFF])
+            .map(|c| c.to_be_bytes().to_vec())
+            .collect();
+    }
     let mut out: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     let first = if charset.starts_with("utf16") || charset == "ucs2" {
         0
@@ -230,6 +239,102 @@ async fn every_decoded_charset_renders_as_the_copy_reads_it() {
     assert!(
         failures.is_empty(),
         "{} values differ:\n{shown:#?}",
+        failures.len()
+    );
+}
+
+/// The binlog names a column's charset by its collation id: every collation the server has
+/// (MariaDB's own ids above MySQL's included: NO PAD, more UCA, uca1400) must resolve to its
+/// charset, so a column in any collation renders as the copy reads it.
+#[tokio::test]
+async fn a_column_in_any_collation_renders_as_the_copy_reads_it() {
+    let server = MariaDb::shared();
+    let db = server.fresh_database("binlog_collations").await;
+    let mut admin = server.admin_conn().await;
+    let collations: Vec<(String, String, u64)> = admin
+        .query(
+            // FULL_COLLATION_NAME lists MariaDB's uca1400 collations per charset too.
+            "SELECT FULL_COLLATION_NAME, CHARACTER_SET_NAME, ID
+             FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY
+             WHERE CHARACTER_SET_NAME <> 'binary' ORDER BY ID",
+        )
+        .await
+        .expect("collations");
+    assert!(collations.len() > 100, "{}", collations.len());
+    // MariaDB 10.10+: the uca1400 ids (from 2048) are among them.
+    assert!(collations.iter().any(|(_, _, id)| *id >= 2048));
+    let opts = server.user_options();
+    let mut conn = mysql::connect(&opts).await.expect("connect");
+    let info = server_info(&mut conn).await.expect("server info");
+    let p = binlog_position(&mut conn, &info).await.expect("position");
+    mysql::close(conn).await;
+    let start = Position {
+        file: p.file,
+        pos: p.pos,
+    };
+    // One table per 200 collations (a row stays far below MariaDB's row size limit).
+    let mut tables = Vec::new();
+    for (n, part) in collations.chunks(200).enumerate() {
+        let cols: Vec<String> = part
+            .iter()
+            .enumerate()
+            .map(|(i, (name, cs, _))| format!("c{i} VARCHAR(8) CHARACTER SET {cs} COLLATE {name}"))
+            .collect();
+        let values = vec!["'Az09 é'"; part.len()].join(", ");
+        admin
+            .query_drop(format!(
+                "CREATE TABLE `{db}`.t{n} (id INT PRIMARY KEY, {});
+                 INSERT IGNORE INTO `{db}`.t{n} VALUES (1, {values})",
+                cols.join(", ")
+            ))
+            .await
+            .expect("create and insert");
+        tables.push((format!("t{n}"), part.to_vec()));
+    }
+    drop(admin);
+    let bounds = Bounds {
+        max_events: u64::MAX,
+        max_bytes: u64::MAX,
+        max_duration: std::time::Duration::from_secs(60),
+        max_transaction_bytes: 64 << 20,
+        deadline: None,
+    };
+    let name = db.clone();
+    let filter: TableFilter = Box::new(move |d, _| d == name);
+    let batch = read_batch(&opts, ID_COLLATIONS, &start, &bounds, filter)
+        .await
+        .unwrap_or_else(|e| panic!("read_batch: {e}"));
+    let mut conn = reader(server).await;
+    let mut failures = Vec::new();
+    for (table, part) in &tables {
+        let change = batch
+            .transactions
+            .iter()
+            .flat_map(|t| &t.changes)
+            .find(|c| &c.table.table == table)
+            .unwrap_or_else(|| panic!("{table} not in the binlog"));
+        let image = change.after.as_ref().expect("an insert");
+        let select: Vec<String> = (0..part.len()).map(|i| format!("c{i}")).collect();
+        let row: mysql_async::Row = conn
+            .query_first(format!("SELECT {} FROM `{db}`.{table}", select.join(", ")))
+            .await
+            .expect("select")
+            .expect("a row");
+        for (i, (collation, _, id)) in part.iter().enumerate() {
+            let copied: Option<Vec<u8>> = row.get(i).expect("column");
+            let ours = render(
+                image.get(i + 1).expect("value"),
+                &change.table.columns[i + 1],
+            );
+            if ours.as_ref() != Ok(&copied) {
+                failures.push(format!("{collation} (id {id}): {ours:?}"));
+            }
+        }
+    }
+    mysql::close(conn).await;
+    assert!(
+        failures.is_empty(),
+        "{} collations: {failures:#?}",
         failures.len()
     );
 }

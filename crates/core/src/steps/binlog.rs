@@ -34,7 +34,7 @@ use super::dispatch::copy_budget;
 use super::error::{ErrorName, StepError};
 use super::lifecycle::{state_store, LEASE_TTL};
 use super::objects;
-use crate::config::{ColumnType, OperationType, WriteMode};
+use crate::config::{ColumnType, FloatPrecision, OperationType, WriteMode};
 use crate::mapping::convert::RowConverter;
 use crate::mapping::filter_eval::{self, BoundFilter};
 use crate::mapping::types::Family;
@@ -350,6 +350,30 @@ fn coalesce(rows: Vec<BatchRow>, keep_delete_before_put: bool) -> Vec<BatchRow> 
     kept
 }
 
+/// Why [`unrendered_floats`] are refused, and the fix.
+pub const FLOAT_REFUSAL: &str = "a FLOAT/DOUBLE written as text or rounded (float_precision) \
+     is not rendered from the binlog yet; map it to double or drop the rounding for \
+     incremental migration";
+
+/// `table.column` of each FLOAT/DOUBLE column incremental cannot replay: the copy reads these
+/// as `col * 1e0` (the same double the binlog holds) only when they go to DOUBLE unrounded.
+pub fn unrendered_floats(mappings: &[TableMapping], fp: &FloatPrecision) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in mappings {
+        for c in m.columns() {
+            let precision = match c.family {
+                Family::Float => fp.float,
+                Family::Double => fp.double,
+                _ => continue,
+            };
+            if precision.is_some() || c.target_type != ColumnType::Double {
+                out.push(format!("{}.{}", m.source_name, c.source.name));
+            }
+        }
+    }
+    out
+}
+
 /// The mappings of the migrated tables as they are now, refusing what incremental cannot do
 /// yet.
 async fn migrated_tables(ctx: &Context) -> Result<(Vec<TableMapping>, Vec<TableInfo>), StepError> {
@@ -360,28 +384,11 @@ async fn migrated_tables(ctx: &Context) -> Result<(Vec<TableMapping>, Vec<TableI
     mysql::close(conn).await;
     let selected = selected?;
     let mappings = objects::usable_mappings(&selected, &ctx.config)?;
-    for m in &mappings {
-        let fp = &ctx.config.float_precision;
-        for c in m.columns() {
-            let precision = match c.family {
-                Family::Float => fp.float,
-                Family::Double => fp.double,
-                _ => continue,
-            };
-            // The copy reads these as `col * 1e0` (the same double the binlog holds) only
-            // when they go to DOUBLE unrounded.
-            if precision.is_some() || c.target_type != ColumnType::Double {
-                return Err(StepError::new(
-                    ErrorName::ConfigInvalid,
-                    format!(
-                        "column {}.{}: a FLOAT/DOUBLE written as text or rounded \
-                         (float_precision) is not rendered from the binlog yet; map it to \
-                         double or drop the rounding for incremental migration",
-                        m.source_name, c.source.name
-                    ),
-                ));
-            }
-        }
+    if let Some(first) = unrendered_floats(&mappings, &ctx.config.float_precision).first() {
+        return Err(StepError::new(
+            ErrorName::ConfigInvalid,
+            format!("column {first}: {FLOAT_REFUSAL}"),
+        ));
     }
     Ok((mappings, selected.tables))
 }

@@ -328,7 +328,7 @@ mod charset_id_tests {
     #[test]
     fn every_decoded_charset_has_a_collation_id() {
         let others = [
-            "utf8mb4", "utf8mb3", "latin1", "binary", "utf16", "utf16le", "ucs2",
+            "utf8mb4", "utf8mb3", "latin1", "binary", "utf16", "utf16le", "ucs2", "utf32",
         ];
         for name in charsets::MAPPED.iter().chain(&others) {
             let id = charset_id(name).unwrap_or_else(|| panic!("{name} has no collation id"));

@@ -20,7 +20,6 @@
 //! the change, not the document.
 
 use mysql_async::consts::ColumnType;
-use mysql_common::collations::{Collation, CollationId};
 
 use super::charsets;
 use super::image::{self, Image, Value, DIGIT_BYTES};
@@ -526,25 +525,26 @@ fn labels(col: &ColumnMeta) -> Result<&[Vec<u8>], String> {
     })
 }
 
-fn charset(col: &ColumnMeta) -> Result<Collation<'static>, String> {
+fn charset(col: &ColumnMeta) -> Result<&'static str, String> {
     let id = col.charset.ok_or_else(|| {
         "the column's charset is not in the binlog: set binlog_row_metadata=FULL on the source"
             .to_owned()
     })?;
-    let c = Collation::resolve(CollationId::from(id));
-    if c.id() == CollationId::UNKNOWN_COLLATION_ID {
-        return Err(format!("unknown collation id {id}"));
-    }
-    Ok(c)
+    charsets::of_collation(id).ok_or_else(|| {
+        format!(
+            "collation id {id} is not known to the binlog reader; convert the column to a \
+             utf8mb4 collation such as utf8mb4_general_ci"
+        )
+    })
 }
 
 fn is_binary(col: &ColumnMeta) -> bool {
-    charset(col).is_ok_and(|c| c.charset() == "binary")
+    charset(col).is_ok_and(|c| c == "binary")
 }
 
 /// Character data in the column's charset as UTF-8, as a utf8mb4 session receives it.
 fn decode(raw: &[u8], col: &ColumnMeta) -> Result<Vec<u8>, String> {
-    charsets::to_utf8(charset(col)?.charset(), raw)
+    charsets::to_utf8(charset(col)?, raw)
 }
 
 #[cfg(test)]

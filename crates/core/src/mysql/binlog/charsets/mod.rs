@@ -12,12 +12,15 @@
 //! the server on every run. MySQL's charset tables share their origin with MariaDB's; they were
 //! not compared with a MySQL server here. utf8mb4/utf8mb3 are checked UTF-8, binary is bytes,
 //! latin1 is cp1252 as MySQL defines it, utf16/utf16le are UTF-16, ucs2 is UTF-16 without
-//! surrogates (MySQL reads a surrogate in ucs2 as bytes that are not UTF-8, so it is refused).
+//! surrogates (MySQL reads a surrogate in ucs2 as bytes that are not UTF-8, so it is refused),
+//! utf32 is big-endian code points.
 //!
 //! A map file holds little-endian u16 code points, `NONE` where the bytes are not a character:
 //! 256 single bytes, then (multi-byte charsets) 128 x 256 two-byte codes led by 0x80-0xFF, then
 //! (EUC-JP) 94 x 94 three-byte codes `8F A1..FE A1..FE`. Every character of these charsets is
 //! in the Basic Multilingual Plane.
+
+use mysql_common::collations::{Collation, CollationId};
 
 /// A map entry that is not a character.
 pub const NONE: u16 = 0xFFFF;
@@ -37,6 +40,8 @@ enum Decoding {
     Utf16 { big_endian: bool },
     /// Big-endian UTF-16 code units, none of them a surrogate.
     Ucs2,
+    /// Big-endian 32-bit code points.
+    Utf32,
     /// A legacy charset, by its map.
     Map(&'static [u8]),
 }
@@ -69,8 +74,46 @@ fn decoding(charset: &str) -> Option<Decoding> {
         "utf16" => Decoding::Utf16 { big_endian: true },
         "utf16le" => Decoding::Utf16 { big_endian: false },
         "ucs2" => Decoding::Ucs2,
+        "utf32" => Decoding::Utf32,
         other => Decoding::Map(map(other)?),
     })
+}
+
+/// Charsets decoded without a map.
+const UNMAPPED: &[&str] = &[
+    "utf8mb4", "utf8mb3", "binary", "latin1", "utf16", "utf16le", "ucs2", "utf32",
+];
+
+/// The charset of a collation id as the binlog gives it, when this module decodes it. MySQL's
+/// ids are mysql_common's table; MariaDB adds NO PAD collations (1024 + the id of the PAD SPACE
+/// one), more UCA collations per Unicode charset from 576, and its uca1400 collations from
+/// 2048 (256 ids per charset). Checked for every collation of the test server by
+/// `binlog_charsets::a_column_in_any_collation_renders_as_the_copy_reads_it`.
+pub fn of_collation(id: u16) -> Option<&'static str> {
+    const UNICODE: [&str; 5] = ["utf8mb3", "utf8mb4", "ucs2", "utf16", "utf32"];
+    let name = match id {
+        576..=607 => "utf8mb3",
+        608..=639 => "utf8mb4",
+        640..=671 => "ucs2",
+        672..=703 => "utf16",
+        736..=767 => "utf32",
+        1024..=2047 => return of_collation(id - 1024),
+        2048..=3327 => UNICODE[usize::from((id - 2048) >> 8)],
+        _ => {
+            let c = Collation::resolve(CollationId::from(id));
+            if c.id() == CollationId::UNKNOWN_COLLATION_ID {
+                return None;
+            }
+            return known(c.charset());
+        }
+    };
+    Some(name)
+}
+
+/// `name` as one of this module's static names (`utf8` is utf8mb3), when decoded.
+fn known(name: &str) -> Option<&'static str> {
+    let name = if name == "utf8" { "utf8mb3" } else { name };
+    MAPPED.iter().chain(UNMAPPED).find(|n| **n == name).copied()
 }
 
 /// Whether values of this charset (MySQL's name) are decoded from the binlog.
@@ -95,6 +138,7 @@ pub fn to_utf8(charset: &str, raw: &[u8]) -> Result<Vec<u8>, String> {
         Some(Decoding::Ucs2) => utf16(raw, true, false)
             .ok_or_else(invalid)
             .map(String::into_bytes),
+        Some(Decoding::Utf32) => utf32(raw).ok_or_else(invalid).map(String::into_bytes),
         Some(Decoding::Map(m)) => by_map(m, raw).ok_or_else(invalid).map(String::into_bytes),
         None => Err(format!(
             "charset {charset} is not decoded from the binlog; convert the column to utf8mb4"
@@ -162,6 +206,17 @@ fn utf16(raw: &[u8], big_endian: bool, pairs: bool) -> Option<String> {
     char::decode_utf16(units)
         .collect::<Result<String, _>>()
         .ok()
+}
+
+/// Big-endian 32-bit code points as a string; None when the bytes are not whole code points
+/// or one is a surrogate or past U+10FFFF.
+fn utf32(raw: &[u8]) -> Option<String> {
+    if !raw.len().is_multiple_of(4) {
+        return None;
+    }
+    raw.chunks_exact(4)
+        .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
 }
 
 /// MySQL's latin1 is Windows-1252, with the five bytes 1252 leaves undefined mapped to the C1

@@ -38,6 +38,10 @@ fn utf16_charsets_decode_units_and_pairs() {
         Ok("中😀")
     );
     assert_eq!(text("ucs2", b"\x4E\x2D\x00a").as_deref(), Ok("中a"));
+    assert_eq!(
+        text("utf32", b"\0\0\x4E\x2D\0\x01\xF6\x00").as_deref(),
+        Ok("中😀")
+    );
 }
 
 #[test]
@@ -64,6 +68,9 @@ fn bytes_that_are_no_character_are_refused() {
         ("ucs2", b"\xD8\x00\xDC\x00"), // a surrogate pair: MySQL's ucs2 has none
         ("utf16", b"\xDC\x00"),        // a lone low surrogate
         ("utf16le", b"a"),             // half a code unit
+        ("utf32", b"\0\0\xD8\x00"),    // a surrogate
+        ("utf32", b"\0\x11\0\0"),      // past U+10FFFF
+        ("utf32", b"\0\0\0"),          // not a whole code point
     ] {
         let e = text(charset, raw).expect_err(charset);
         assert!(e.contains(charset), "{e}");
@@ -72,8 +79,8 @@ fn bytes_that_are_no_character_are_refused() {
 
 #[test]
 fn unknown_charsets_are_refused_with_the_fix() {
-    assert!(!decodes("utf32"));
     assert!(!decodes("gb18030"));
+    assert!(!decodes("utf8mb5"));
     let e = text("gb18030", b"a").expect_err("gb18030 is not decoded");
     assert!(e.contains("convert the column to utf8mb4"), "{e}");
 }
@@ -91,5 +98,24 @@ fn every_map_has_the_size_of_its_kind() {
         );
         // ASCII letters and digits are themselves in every charset MySQL has.
         assert_eq!(text(name, b"Az09").as_deref(), Ok("Az09"), "{name}");
+    }
+}
+
+#[test]
+fn collation_ids_name_their_charset() {
+    for (id, charset) in [
+        (45, Some("utf8mb4")),   // utf8mb4_general_ci
+        (33, Some("utf8mb3")),   // utf8mb3_general_ci
+        (87, Some("gbk")),       // gbk_bin
+        (63, Some("binary")),    // binary
+        (1070, Some("utf8mb4")), // MariaDB utf8mb4_nopad_bin
+        (1052, Some("gbk")),     // MariaDB gbk_chinese_nopad_ci
+        (576, Some("utf8mb3")),  // MariaDB utf8mb3_croatian_ci
+        (736, Some("utf32")),    // MariaDB utf32_croatian_ci
+        (2304, Some("utf8mb4")), // MariaDB utf8mb4_uca1400_ai_ci
+        (0, None),
+        (4000, None),
+    ] {
+        assert_eq!(of_collation(id), charset, "{id}");
     }
 }

@@ -119,3 +119,18 @@ fn collation_ids_name_their_charset() {
         assert_eq!(of_collation(id), charset, "{id}");
     }
 }
+
+proptest::proptest! {
+    /// Any bytes in any charset: UTF-8 (bytes as they are for binary) or an error naming the
+    /// charset, never a panic.
+    #[test]
+    fn any_bytes_decode_or_are_refused(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..12)) {
+        for name in MAPPED.iter().chain(UNMAPPED) {
+            match to_utf8(name, &raw) {
+                Ok(text) if *name == "binary" => proptest::prop_assert_eq!(&text, &raw),
+                Ok(text) => proptest::prop_assert!(std::str::from_utf8(&text).is_ok()),
+                Err(e) => proptest::prop_assert!(e.contains(name), "{}", e),
+            }
+        }
+    }
+}

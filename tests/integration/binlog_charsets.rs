@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 
 use mysql_async::prelude::Queryable;
 
+use crate::binlog_stream::{position, read, unbounded};
 use crate::chunk_reader::reader;
 use crate::harness::mariadb::MariaDb;
+use tsmigrate_core::mysql;
 use tsmigrate_core::mysql::binlog::charsets::{self, DOUBLES, NONE, SINGLES, TRIPLES};
-use tsmigrate_core::mysql::binlog::{read_batch, render, Bounds, Position, TableFilter, Value};
-use tsmigrate_core::mysql::{self, binlog_position, server_info};
+use tsmigrate_core::mysql::binlog::{render, Value};
 
 const ID_CHARSETS: u32 = 9011;
 const ID_COLLATIONS: u32 = 9012;
@@ -123,14 +124,7 @@ async fn every_decoded_charset_renders_as_the_copy_reads_it() {
     let write_maps = std::env::var_os("TSMIGRATE_WRITE_CHARSET_MAPS");
     let all: Vec<&str> = charsets::MAPPED.iter().chain(UNMAPPED).copied().collect();
     let opts = server.user_options();
-    let mut conn = mysql::connect(&opts).await.expect("connect");
-    let info = server_info(&mut conn).await.expect("server info");
-    let p = binlog_position(&mut conn, &info).await.expect("position");
-    mysql::close(conn).await;
-    let start = Position {
-        file: p.file,
-        pos: p.pos,
-    };
+    let start = position(&opts).await;
     let mut admin = server.admin_conn().await;
     admin
         .query_drop(format!("USE `{db}`; SET SESSION sql_mode = ''"))
@@ -158,18 +152,7 @@ async fn every_decoded_charset_renders_as_the_copy_reads_it() {
     }
     drop(admin);
 
-    let bounds = Bounds {
-        max_events: u64::MAX,
-        max_bytes: u64::MAX,
-        max_duration: std::time::Duration::from_secs(120),
-        max_transaction_bytes: 64 << 20,
-        deadline: None,
-    };
-    let name = db.clone();
-    let filter: TableFilter = Box::new(move |d, _| d == name);
-    let batch = read_batch(&opts, ID_CHARSETS, &start, &bounds, filter)
-        .await
-        .unwrap_or_else(|e| panic!("read_batch: {e}"));
+    let batch = read(&opts, ID_CHARSETS, &start, &unbounded(), &db).await;
 
     let mut conn = reader(server).await;
     let mut failures = Vec::new();
@@ -264,14 +247,7 @@ async fn a_column_in_any_collation_renders_as_the_copy_reads_it() {
     // MariaDB 10.10+: the uca1400 ids (from 2048) are among them.
     assert!(collations.iter().any(|(_, _, id)| *id >= 2048));
     let opts = server.user_options();
-    let mut conn = mysql::connect(&opts).await.expect("connect");
-    let info = server_info(&mut conn).await.expect("server info");
-    let p = binlog_position(&mut conn, &info).await.expect("position");
-    mysql::close(conn).await;
-    let start = Position {
-        file: p.file,
-        pos: p.pos,
-    };
+    let start = position(&opts).await;
     // One table per 200 collations (a row stays far below MariaDB's row size limit).
     let mut tables = Vec::new();
     for (n, part) in collations.chunks(200).enumerate() {
@@ -292,18 +268,7 @@ async fn a_column_in_any_collation_renders_as_the_copy_reads_it() {
         tables.push((format!("t{n}"), part.to_vec()));
     }
     drop(admin);
-    let bounds = Bounds {
-        max_events: u64::MAX,
-        max_bytes: u64::MAX,
-        max_duration: std::time::Duration::from_secs(60),
-        max_transaction_bytes: 64 << 20,
-        deadline: None,
-    };
-    let name = db.clone();
-    let filter: TableFilter = Box::new(move |d, _| d == name);
-    let batch = read_batch(&opts, ID_COLLATIONS, &start, &bounds, filter)
-        .await
-        .unwrap_or_else(|e| panic!("read_batch: {e}"));
+    let batch = read(&opts, ID_COLLATIONS, &start, &unbounded(), &db).await;
     let mut conn = reader(server).await;
     let mut failures = Vec::new();
     for (table, part) in &tables {

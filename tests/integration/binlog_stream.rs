@@ -34,7 +34,7 @@ const ID_TYPES: u32 = 9006;
 const ID_TIME: u32 = 9007;
 const ID_RESTART: u32 = 9008;
 
-fn unbounded() -> Bounds {
+pub(crate) fn unbounded() -> Bounds {
     Bounds {
         max_events: u64::MAX,
         max_bytes: u64::MAX,
@@ -44,12 +44,12 @@ fn unbounded() -> Bounds {
     }
 }
 
-fn only(database: &str) -> TableFilter {
+pub(crate) fn only(database: &str) -> TableFilter {
     let database = database.to_owned();
     Box::new(move |db, _| db == database)
 }
 
-async fn position(opts: &ConnectOptions) -> Position {
+pub(crate) async fn position(opts: &ConnectOptions) -> Position {
     let mut conn = mysql::connect(opts).await.expect("connect");
     let info = server_info(&mut conn).await.expect("server info");
     let p = binlog_position(&mut conn, &info).await.expect("position");
@@ -73,7 +73,7 @@ async fn setup(
     (opts, db, start)
 }
 
-async fn read(
+pub(crate) async fn read(
     opts: &ConnectOptions,
     id: u32,
     start: &Position,

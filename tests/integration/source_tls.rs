@@ -10,16 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
+use crate::binlog_stream::{only, position, unbounded};
 use crate::harness::mariadb::{MariaDb, USER, USER_PASSWORD};
 use crate::harness::{local_config, local_context};
 use mysql_async::prelude::Queryable;
 use tsmigrate_core::error::{Class, ErrorName};
-use tsmigrate_core::mysql::binlog::{read_batch, Bounds, Position, TableFilter};
-use tsmigrate_core::mysql::{
-    self, binlog_position, server_info, Conn, ConnectOptions, ReadingPool, SourceError, TlsMode,
-};
+use tsmigrate_core::mysql::binlog::read_batch;
+use tsmigrate_core::mysql::{self, Conn, ConnectOptions, ReadingPool, SourceError, TlsMode};
 use tsmigrate_core::steps::{self, Status};
 
 /// A server_id for the binlog reads of this module (unique among the tests' replicas).
@@ -265,16 +263,6 @@ async fn a_reading_pool_keeps_the_verifying_mode() {
     pool.close().await;
 }
 
-fn unbounded() -> Bounds {
-    Bounds {
-        max_events: u64::MAX,
-        max_bytes: u64::MAX,
-        max_duration: Duration::from_secs(30),
-        max_transaction_bytes: 64 << 20,
-        deadline: None,
-    }
-}
-
 #[tokio::test]
 async fn the_binlog_connection_uses_the_same_tls_settings() {
     let s = server();
@@ -282,19 +270,10 @@ async fn the_binlog_connection_uses_the_same_tls_settings() {
     let database = s.db.fresh_database("tls_binlog").await;
     s.db.exec(&format!("CREATE TABLE `{database}`.t (id INT PRIMARY KEY)"))
         .await;
-    let mut conn = mysql::connect(&opts).await.expect("connect");
-    let info = server_info(&mut conn).await.expect("server info");
-    let p = binlog_position(&mut conn, &info).await.expect("position");
-    mysql::close(conn).await;
-    let start = Position {
-        file: p.file,
-        pos: p.pos,
-    };
+    let start = position(&opts).await;
     s.db.exec(&format!("INSERT INTO `{database}`.t VALUES (1), (2)"))
         .await;
-    let only = |db: String| -> TableFilter { Box::new(move |d, _| d == db) };
-
-    let batch = read_batch(&opts, ID_TLS, &start, &unbounded(), only(database.clone()))
+    let batch = read_batch(&opts, ID_TLS, &start, &unbounded(), only(&database))
         .await
         .expect("a verified binlog connection reads");
     let rows: usize = batch.transactions.iter().map(|t| t.changes.len()).sum();
@@ -302,7 +281,7 @@ async fn the_binlog_connection_uses_the_same_tls_settings() {
 
     // The same read with a CA that did not sign the server certificate must not connect.
     let bad = options(s, "localhost", TlsMode::VerifyIdentity, Some(&s.other_ca));
-    let e = read_batch(&bad, ID_TLS, &start, &unbounded(), only(database))
+    let e = read_batch(&bad, ID_TLS, &start, &unbounded(), only(&database))
         .await
         .expect_err("the binlog connection verifies the certificate");
     assert_definite_tls(&e, &["source.tls_ca_file"]);

@@ -16,7 +16,8 @@ use crate::chunk_reader::reader;
 use crate::harness::mariadb::MariaDb;
 use tsmigrate_core::mysql;
 use tsmigrate_core::mysql::binlog::charsets::{self, DOUBLES, NONE, SINGLES, TRIPLES};
-use tsmigrate_core::mysql::binlog::{render, Value};
+use tsmigrate_core::mysql::binlog::{render, Change, Position, Stop, Value};
+use tsmigrate_core::mysql::ConnectOptions;
 
 const ID_CHARSETS: u32 = 9011;
 const ID_COLLATIONS: u32 = 9012;
@@ -57,6 +58,20 @@ fn candidates(charset: &str) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+/// Every row change of `db` from `start` to the end of the log, however many batches that
+/// takes (a slow machine may end a batch at its time bound).
+async fn read_to_end(opts: &ConnectOptions, id: u32, mut start: Position, db: &str) -> Vec<Change> {
+    let mut changes = Vec::new();
+    loop {
+        let batch = read(opts, id, &start, &unbounded(), db).await;
+        changes.extend(batch.transactions.into_iter().flat_map(|t| t.changes));
+        if matches!(batch.stop, Stop::EndOfLog) {
+            return changes;
+        }
+        start = batch.end;
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -152,7 +167,7 @@ async fn every_decoded_charset_renders_as_the_copy_reads_it() {
     }
     drop(admin);
 
-    let batch = read(&opts, ID_CHARSETS, &start, &unbounded(), &db).await;
+    let changes = read_to_end(&opts, ID_CHARSETS, start, &db).await;
 
     let mut conn = reader(server).await;
     let mut failures = Vec::new();
@@ -178,7 +193,7 @@ async fn every_decoded_charset_renders_as_the_copy_reads_it() {
         }
         // What the binlog holds for each row: the stored bytes, and their rendering.
         let mut from_binlog = BTreeMap::new();
-        for change in batch.transactions.iter().flat_map(|t| &t.changes) {
+        for change in &changes {
             if change.table.table != format!("t_{cs}") {
                 continue;
             }
@@ -268,14 +283,12 @@ async fn a_column_in_any_collation_renders_as_the_copy_reads_it() {
         tables.push((format!("t{n}"), part.to_vec()));
     }
     drop(admin);
-    let batch = read(&opts, ID_COLLATIONS, &start, &unbounded(), &db).await;
+    let changes = read_to_end(&opts, ID_COLLATIONS, start, &db).await;
     let mut conn = reader(server).await;
     let mut failures = Vec::new();
     for (table, part) in &tables {
-        let change = batch
-            .transactions
+        let change = changes
             .iter()
-            .flat_map(|t| &t.changes)
             .find(|c| &c.table.table == table)
             .unwrap_or_else(|| panic!("{table} not in the binlog"));
         let image = change.after.as_ref().expect("an insert");

@@ -261,6 +261,11 @@ async fn a_column_in_any_collation_renders_as_the_copy_reads_it() {
     assert!(collations.len() > 100, "{}", collations.len());
     // MariaDB 10.10+: the uca1400 ids (from 2048) are among them.
     assert!(collations.iter().any(|(_, _, id)| *id >= 2048));
+    // Each id names the server's charset (text alone cannot tell utf16 from ucs2).
+    for (name, charset, id) in &collations {
+        let ours = u16::try_from(*id).ok().and_then(charsets::of_collation);
+        assert_eq!(ours, Some(charset.as_str()), "{name} (id {id})");
+    }
     let opts = server.user_options();
     let start = position(&opts).await;
     // One table per 200 collations (a row stays far below MariaDB's row size limit).

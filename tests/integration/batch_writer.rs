@@ -2,11 +2,14 @@
 //! failures handed back, retries, both write APIs.
 
 use crate::harness::tablestore::{int_table, start};
+use std::time::Duration;
 use tablestore::batch::{BatchOptions, BatchWriter, WriteApi};
 use tablestore::client::BatchRow;
 use tablestore::error::code;
 use tablestore::read::ReadOptions;
 use tablestore::{Cell, CellOp, Condition, PrimaryKey, Row, RowChange, RowExistence, Value};
+
+use tablestore_server::chaos::ChaosConfig;
 use tablestore_server::Fault;
 
 fn put(table: &str, id: i64, v: impl Into<Value>) -> BatchRow {
@@ -148,6 +151,48 @@ async fn changes_to_one_key_apply_in_order() {
     }
     for id in 10..50 {
         assert_eq!(value_of(&t.client, "t", id).await, Some(Value::Integer(29)));
+    }
+}
+
+/// Per-key order while requests for other keys stay in flight, under latency and faults
+/// (busy answers, dropped connections before and after applying, rows failing retriably):
+/// small batches, so each lane has many requests out at once and each key's next change
+/// waits only for the request that holds it. The last value of every key wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_one_key_apply_in_order_with_requests_in_flight_and_faults() {
+    let t = start().await;
+    t.client.create_table(&int_table("t")).await.unwrap();
+    let chaos = ChaosConfig::new(0.1, Duration::from_millis(3), Some(7)).unwrap();
+    t.server.faults().set_chaos(Some(chaos));
+    let w = BatchWriter::new(
+        t.client.clone(),
+        BatchOptions {
+            lanes: 2,
+            concurrency: 8,
+            lane_depth: 8,
+            max_rows: 10,
+            ..Default::default()
+        },
+    );
+    for round in 0..20i64 {
+        w.write_all((0..300).map(|id| put("t", id, round)).collect())
+            .await
+            .unwrap();
+    }
+    let r = w.close().await.unwrap();
+    assert!(
+        t.server.faults().chaos_faults() > 0,
+        "no fault was injected"
+    );
+    t.server.faults().set_chaos(None);
+    assert_eq!(r.rows_written, 20 * 300);
+    assert!(r.failed.is_empty(), "{:?}", r.failed.len());
+    for id in 0..300 {
+        assert_eq!(
+            value_of(&t.client, "t", id).await,
+            Some(Value::Integer(19)),
+            "key {id}"
+        );
     }
 }
 

@@ -20,6 +20,8 @@
 //! (EUC-JP) 94 x 94 three-byte codes `8F A1..FE A1..FE`. Every character of these charsets is
 //! in the Basic Multilingual Plane.
 
+use std::sync::OnceLock;
+
 use mysql_common::collations::{Collation, CollationId};
 
 /// A map entry that is not a character.
@@ -84,12 +86,28 @@ const UNMAPPED: &[&str] = &[
     "utf8mb4", "utf8mb3", "binary", "latin1", "utf16", "utf16le", "ucs2", "utf32",
 ];
 
+/// Collation ids above this name no charset.
+const MAX_COLLATION_ID: u16 = 3327;
+
 /// The charset of a collation id as the binlog gives it, when this module decodes it. MySQL's
 /// ids are mysql_common's table; MariaDB adds NO PAD collations (1024 + the id of the PAD SPACE
 /// one), more UCA collations per Unicode charset from 576, and its uca1400 collations from
 /// 2048 (256 ids per charset). Checked for every collation of the test server by
 /// `binlog_charsets::a_column_in_any_collation_renders_as_the_copy_reads_it`.
+///
+/// Every id is resolved once, into a table: this runs for each character value rendered from
+/// the binlog.
 pub fn of_collation(id: u16) -> Option<&'static str> {
+    static BY_ID: OnceLock<Vec<Option<&'static str>>> = OnceLock::new();
+    BY_ID
+        .get_or_init(|| (0..=MAX_COLLATION_ID).map(resolve).collect())
+        .get(usize::from(id))
+        .copied()
+        .flatten()
+}
+
+/// [`of_collation`], computed.
+fn resolve(id: u16) -> Option<&'static str> {
     const UNICODE: [&str; 5] = ["utf8mb3", "utf8mb4", "ucs2", "utf16", "utf32"];
     let name = match id {
         576..=607 => "utf8mb3",
@@ -97,8 +115,8 @@ pub fn of_collation(id: u16) -> Option<&'static str> {
         640..=671 => "ucs2",
         672..=703 => "utf16",
         736..=767 => "utf32",
-        1024..=2047 => return of_collation(id - 1024),
-        2048..=3327 => UNICODE[usize::from((id - 2048) >> 8)],
+        1024..=2047 => return resolve(id - 1024),
+        2048..=MAX_COLLATION_ID => UNICODE[usize::from((id - 2048) >> 8)],
         _ => {
             let c = Collation::resolve(CollationId::from(id));
             if c.id() == CollationId::UNKNOWN_COLLATION_ID {

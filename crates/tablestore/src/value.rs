@@ -28,12 +28,7 @@ impl Value {
     /// Bytes the service counts for this value (docs: string = UTF-8 bytes, binary = length,
     /// integer/double = 8, boolean = 1).
     pub fn data_size(&self) -> usize {
-        match self {
-            Value::Integer(_) | Value::Double(_) => 8,
-            Value::Boolean(_) => 1,
-            Value::String(s) => s.len(),
-            Value::Binary(b) => b.len(),
-        }
+        self.as_value_ref().data_size()
     }
 
     pub fn type_name(&self) -> &'static str {
@@ -71,7 +66,8 @@ pub enum ValueRef<'a> {
 }
 
 impl ValueRef<'_> {
-    /// As [`Value::data_size`].
+    /// Bytes the service counts for this value (the one place of the rule; see
+    /// [`Value::data_size`]).
     pub fn data_size(&self) -> usize {
         match self {
             ValueRef::Integer(_) | ValueRef::Double(_) => 8,
